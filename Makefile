@@ -1,0 +1,42 @@
+# lrml: PGXS build
+
+EXTENSION = lrml
+MODULE_big = lrml
+DATA = lrml--0.1.0.sql
+OBJS = \
+	src/lrml.o \
+	src/schedule.o \
+	src/optimizer.o \
+	src/options.o \
+	src/linalg.o \
+	src/dataset.o \
+	src/features.o \
+	src/logreg.o \
+	src/train.o \
+	src/model_store.o \
+	src/score.o \
+	src/metrics.o
+
+TESTS = $(wildcard sql/*.sql)
+REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=. --load-extension=lrml
+
+PG_CONFIG ?= pg_config
+
+# OpenBLAS (Debian: libopenblas-dev) for vector and matrix work.
+BLAS_LIBS ?= -lopenblas
+SHLIB_LINK += $(BLAS_LIBS) -lm
+
+PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+ifdef LRML_WERROR
+PG_CFLAGS += -Werror
+endif
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# TAP tests (test/t/*.pl), run against a temporary installation.
+prove:
+	$(prove_installcheck)
+
+.PHONY: prove

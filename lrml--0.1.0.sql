@@ -1,0 +1,179 @@
+/* lrml--0.1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION lrml" to load this file. \quit
+
+--
+-- Model store
+--
+-- A model name is owned by the role that trained its first version; that
+-- role (or a member of it, or a superuser) may add versions, deploy and
+-- drop.  Everybody with USAGE on the schema may read models and score.
+-- Row-level security enforces this, so no function needs SECURITY DEFINER.
+--
+
+CREATE TABLE lrml.model_names (
+	name text PRIMARY KEY,
+	owner regrole NOT NULL DEFAULT current_user::regrole,
+	deployed_version int,
+	created timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+CREATE TABLE lrml.models (
+	id bigserial PRIMARY KEY,
+	name text NOT NULL REFERENCES lrml.model_names (name)
+		ON DELETE CASCADE,
+	version int NOT NULL CHECK (version OPERATOR(pg_catalog.>) 0),
+	kind text NOT NULL,
+	owner regrole NOT NULL DEFAULT current_user::regrole,
+	created timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	parent_version int,
+	source text NOT NULL,
+	label text,
+	features jsonb NOT NULL,
+	options jsonb NOT NULL,
+	parameters bytea NOT NULL,
+	optimizer_state bytea,
+	metrics jsonb NOT NULL,
+	format_version int NOT NULL,
+	UNIQUE (name, version)
+);
+
+CREATE TABLE lrml.training_log (
+	model_id bigint NOT NULL REFERENCES lrml.models (id) ON DELETE CASCADE,
+	epoch int NOT NULL,
+	lr float8 NOT NULL,
+	train_loss float8,
+	valid_loss float8,
+	valid_metric float8,
+	event text,
+	PRIMARY KEY (model_id, epoch)
+);
+
+COMMENT ON TABLE lrml.model_names IS
+	'lrml model names: owner and deployed version';
+COMMENT ON TABLE lrml.models IS
+	'lrml model versions: encoding, options, parameters and metrics';
+COMMENT ON TABLE lrml.training_log IS
+	'lrml training curves: one row per epoch of each model version';
+
+SELECT pg_catalog.pg_extension_config_dump('lrml.model_names', '');
+SELECT pg_catalog.pg_extension_config_dump('lrml.models', '');
+SELECT pg_catalog.pg_extension_config_dump('lrml.models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lrml.training_log', '');
+
+ALTER TABLE lrml.model_names ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lrml.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lrml.training_log ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY model_names_read ON lrml.model_names FOR SELECT
+	USING (true);
+CREATE POLICY model_names_insert ON lrml.model_names FOR INSERT
+	WITH CHECK (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+CREATE POLICY model_names_update ON lrml.model_names FOR UPDATE
+	USING (pg_catalog.pg_has_role(owner::oid, 'MEMBER'))
+	WITH CHECK (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+CREATE POLICY model_names_delete ON lrml.model_names FOR DELETE
+	USING (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+
+CREATE POLICY models_read ON lrml.models FOR SELECT
+	USING (true);
+CREATE POLICY models_insert ON lrml.models FOR INSERT
+	WITH CHECK (EXISTS (SELECT 1 FROM lrml.model_names n
+						WHERE n.name OPERATOR(pg_catalog.=) models.name
+						  AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+CREATE POLICY models_delete ON lrml.models FOR DELETE
+	USING (EXISTS (SELECT 1 FROM lrml.model_names n
+				   WHERE n.name OPERATOR(pg_catalog.=) models.name
+					 AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+
+CREATE POLICY training_log_read ON lrml.training_log FOR SELECT
+	USING (true);
+CREATE POLICY training_log_insert ON lrml.training_log FOR INSERT
+	WITH CHECK (EXISTS (SELECT 1 FROM lrml.models m
+						JOIN lrml.model_names n
+						  ON n.name OPERATOR(pg_catalog.=) m.name
+						WHERE m.id OPERATOR(pg_catalog.=) training_log.model_id
+						  AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+CREATE POLICY training_log_delete ON lrml.training_log FOR DELETE
+	USING (EXISTS (SELECT 1 FROM lrml.models m
+				   JOIN lrml.model_names n
+					 ON n.name OPERATOR(pg_catalog.=) m.name
+				   WHERE m.id OPERATOR(pg_catalog.=) training_log.model_id
+					 AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+
+GRANT USAGE ON SCHEMA lrml TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON lrml.model_names TO PUBLIC;
+GRANT UPDATE (deployed_version) ON lrml.model_names TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON lrml.models TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON lrml.training_log TO PUBLIC;
+GRANT USAGE ON SEQUENCE lrml.models_id_seq TO PUBLIC;
+
+--
+-- Training
+--
+
+CREATE FUNCTION lrml.train(model text, relation text, label text,
+						   features text[] DEFAULT NULL,
+						   options jsonb DEFAULT '{}')
+RETURNS TABLE (epoch int, lr float8, train_loss float8, valid_loss float8,
+			   valid_metric float8, event text)
+AS 'MODULE_PATHNAME', 'lrml_train'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.train(text, text, text, text[], jsonb) IS
+	'train a classifier or regression model and store it as a new version';
+
+--
+-- Scoring
+--
+
+CREATE FUNCTION lrml.predict(model text, "row" anynonarray)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_row'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict(text, anynonarray) IS
+	'score a row with the deployed version of a model, columns by name';
+
+CREATE FUNCTION lrml.predict(model text, x float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_array'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict(text, float8[]) IS
+	'score an input vector (one value per encoded input) with a model';
+
+CREATE FUNCTION lrml.predict_class(model text, "row" anynonarray,
+								   threshold float8 DEFAULT 0.5)
+RETURNS bool
+AS 'MODULE_PATHNAME', 'lrml_predict_class_row'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict_class(text, anynonarray, float8) IS
+	'classify a row: true when the positive-class probability reaches the threshold';
+
+CREATE FUNCTION lrml.deploy(model text, version int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lrml_deploy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.deploy(text, int) IS
+	'pin the version of a model used for scoring by name, or NULL for the newest';
+
+CREATE FUNCTION lrml.evaluate(model text, relation text DEFAULT NULL,
+							  options jsonb DEFAULT '{}')
+RETURNS TABLE (metric text, value float8)
+AS 'MODULE_PATHNAME', 'lrml_evaluate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.evaluate(text, text, jsonb) IS
+	'measure a model on a relation: classification or regression metrics';
+
+CREATE FUNCTION lrml.drop_model(model text, version int DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lrml_drop_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.drop_model(text, int) IS
+	'drop one version of a model, or the whole model when version is NULL';

@@ -1,0 +1,561 @@
+/*-------------------------------------------------------------------------
+ *
+ * features.c
+ *	  Feature encoding: learned from the training rows, replayed at scoring.
+ *
+ * Each feature column becomes one or more encoded inputs:
+ *
+ *	numeric (integer, float, numeric)	one input, standardized with the
+ *										training rows' mean and population
+ *										standard deviation (1 if that is 0);
+ *										NULL becomes the training mean
+ *	boolean								one input, 0 or 1, not scaled; NULL
+ *										becomes the training share of true
+ *	categorical (text, varchar, char,	one 0/1 input per category seen in
+ *	enum)								the training rows, sorted bytewise;
+ *										NULL is a category of its own (last)
+ *										when the training rows have one; an
+ *										unseen value encodes as all zeros
+ *
+ * Statistics come from the training rows only, never from the validation
+ * rows.  This file knows nothing about SPI, models or optimizers; the
+ * encoding it returns is allocated in the caller's memory context.
+ *
+ * src/features.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lrml.h"
+
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+/*
+ * Return the feature kind of a column type, or 0 if lrml cannot use it.
+ */
+FeatureKind
+FeatureKindForType(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return FEATURE_NUMERIC;
+		case BOOLOID:
+			return FEATURE_BOOLEAN;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case CHAROID:
+			return FEATURE_CATEGORICAL;
+		default:
+			if (type_is_enum(base))
+				return FEATURE_CATEGORICAL;
+			return 0;
+	}
+}
+
+/*
+ * Convert a value of a numeric type (base type given) to double.
+ */
+double
+FeatureDatumToDouble(Datum value, Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return (double) DatumGetInt16(value);
+		case INT4OID:
+			return (double) DatumGetInt32(value);
+		case INT8OID:
+			return (double) DatumGetInt64(value);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(value);
+		case FLOAT8OID:
+			return DatumGetFloat8(value);
+		case NUMERICOID:
+			/* NaN and infinities convert as such; overflow is an error */
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
+		case BOOLOID:
+			return DatumGetBool(value) ? 1.0 : 0.0;
+		default:
+			elog(ERROR, "unexpected numeric feature type: %u", typid);
+	}
+	return 0.0;					/* keep compiler quiet */
+}
+
+static int
+CompareCategory(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Return the index of a non-NULL category value, or -1 if unseen.
+ */
+int
+FeatureCategoryIndex(const FeatureColumn *col, const char *value)
+{
+	int			n = col->n_categories;
+	char	   *const *found;
+
+	/* the NULL category, if any, is last and not part of the search */
+	if (n > 0 && col->categories[n - 1] == NULL)
+		n--;
+	found = bsearch(&value, col->categories, n, sizeof(char *),
+					CompareCategory);
+	return found ? (int) (found - col->categories) : -1;
+}
+
+/*
+ * Return the index of the NULL category, or -1 if there is none.
+ */
+static int
+NullCategory(const FeatureColumn *col)
+{
+	int			n = col->n_categories;
+
+	return (n > 0 && col->categories[n - 1] == NULL) ? n - 1 : -1;
+}
+
+/*
+ * Write the raw (unscaled) inputs of one column value into x.
+ *
+ * x[col->offset .. col->offset + col->width - 1] receive the value: a
+ * number (NULL becomes col->fill) or a one-hot category.  typid is the
+ * value's type; outfunc its output function (used for enums and other
+ * non-text categorical types; may be NULL for text types).
+ */
+void
+FeatureEncodeValue(const FeatureColumn *col, Datum value, bool isnull,
+				   Oid typid, FmgrInfo *outfunc, double *x)
+{
+	double	   *out = x + col->offset;
+
+	if (col->kind == FEATURE_CATEGORICAL)
+	{
+		int			idx;
+
+		memset(out, 0, sizeof(double) * col->width);
+		if (isnull)
+			idx = NullCategory(col);
+		else
+		{
+			char	   *str;
+
+			if (typid == TEXTOID || typid == VARCHAROID ||
+				typid == BPCHAROID)
+				str = TextDatumGetCString(value);
+			else
+				str = OutputFunctionCall(outfunc, value);
+			idx = FeatureCategoryIndex(col, str);
+			pfree(str);
+		}
+		if (idx >= 0)
+			out[idx] = 1.0;
+		return;
+	}
+
+	if (isnull)
+	{
+		out[0] = col->fill;
+		return;
+	}
+	out[0] = FeatureDatumToDouble(value, typid);
+	if (isnan(out[0]) || isinf(out[0]))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("column \"%s\" contains the value %s", col->name,
+						isnan(out[0]) ? "NaN" :
+						(out[0] > 0 ? "Infinity" : "-Infinity")),
+				 errdetail("Features must be finite numbers or NULL.")));
+}
+
+/*
+ * Fail unless a column of type typid can be encoded as feature col.
+ */
+void
+FeatureCheckType(const FeatureColumn *col, Oid typid)
+{
+	FeatureKind kind = FeatureKindForType(typid);
+	static const char *const kind_names[] = {
+		NULL, "a numeric", "a boolean", "a text or enum"
+	};
+
+	if (kind != col->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" has type %s, but the model needs %s type",
+						col->name, format_type_be(typid),
+						kind_names[col->kind])));
+}
+
+/*
+ * Learn the encoding of raw's columns from the training rows.
+ *
+ * rows[0 .. n_train - 1] are the indices of the training rows in raw.
+ * Fails when a numeric or boolean column has no non-NULL training value.
+ */
+FeatureEncoding *
+FeatureEncodingBuild(const RawData *raw, const int64 *rows, int64 n_train)
+{
+	FeatureEncoding *enc = palloc0(sizeof(FeatureEncoding));
+	double	   *sd_by_col = palloc0(sizeof(double) * raw->n_columns);
+	int			offset = 0;
+
+	enc->n_columns = raw->n_columns;
+	enc->columns = palloc0(sizeof(FeatureColumn) * raw->n_columns);
+
+	for (int j = 0; j < raw->n_columns; j++)
+	{
+		const RawColumn *rc = &raw->columns[j];
+		FeatureColumn *col = &enc->columns[j];
+
+		col->name = pstrdup(rc->name);
+		col->kind = rc->kind;
+		col->offset = offset;
+		if (rc->kind == FEATURE_CATEGORICAL)
+		{
+			bool	   *seen = palloc0(sizeof(bool) * (rc->n_codes + 1));
+			int			n = 0;
+
+			/* categories present in the training rows, sorted */
+			for (int64 i = 0; i < n_train; i++)
+			{
+				int32		code = rc->code[rows[i]];
+
+				if (code < 0)
+					col->n_null++;
+				else
+					seen[code] = true;
+			}
+			col->categories = palloc(sizeof(char *) * (rc->n_codes + 1));
+			for (int c = 0; c < rc->n_codes; c++)
+				if (seen[c])
+					col->categories[n++] = pstrdup(rc->code_text[c]);
+			qsort(col->categories, n, sizeof(char *), CompareCategory);
+			if (col->n_null > 0)
+				col->categories[n++] = NULL;
+			col->n_categories = n;
+			col->width = n;
+			pfree(seen);
+		}
+		else
+		{
+			double		sum = 0.0;
+			double		sumsq = 0.0;
+			int64		count = 0;
+			double		mean;
+
+			/* two passes for a stable variance */
+			for (int64 i = 0; i < n_train; i++)
+			{
+				float		v = rc->num[rows[i]];
+
+				if (isnan(v))
+					col->n_null++;
+				else
+				{
+					sum += v;
+					count++;
+				}
+			}
+			if (count == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature column \"%s\" has no non-NULL value in the training rows",
+								rc->name),
+						 errhint("Leave the column out of \"features\".")));
+			mean = sum / count;
+			for (int64 i = 0; i < n_train; i++)
+			{
+				float		v = rc->num[rows[i]];
+
+				if (!isnan(v))
+					sumsq += (v - mean) * (v - mean);
+			}
+			col->fill = mean;
+			col->width = 1;
+			if (rc->kind == FEATURE_NUMERIC)
+			{
+				double		sd = sqrt(sumsq / count);
+
+				/* a constant column standardizes to 0 */
+				sd_by_col[j] = (sd > 0.0 && isfinite(sd)) ? sd : 1.0;
+			}
+		}
+		offset += col->width;
+	}
+
+	if (offset > LRML_MAX_INPUTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the features encode to %d inputs, more than the limit of %d",
+						offset, LRML_MAX_INPUTS)));
+	enc->n_inputs = offset;
+	enc->center = palloc0(sizeof(double) * Max(offset, 1));
+	enc->scale = palloc(sizeof(double) * Max(offset, 1));
+	for (int k = 0; k < offset; k++)
+		enc->scale[k] = 1.0;
+	for (int j = 0; j < enc->n_columns; j++)
+	{
+		FeatureColumn *col = &enc->columns[j];
+
+		if (col->kind == FEATURE_NUMERIC)
+		{
+			enc->center[col->offset] = col->fill;
+			enc->scale[col->offset] = sd_by_col[j];
+		}
+	}
+	pfree(sd_by_col);
+	return enc;
+}
+
+/*
+ * Build the encoded, scaled float4 matrix of the given rows.
+ *
+ * Row i of the result (n_rows x enc->n_inputs, row-major) encodes raw row
+ * rows[i].  The caller has checked the memory limit for the result.
+ */
+float *
+FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
+				   const int64 *rows, int64 n_rows)
+{
+	int			d = enc->n_inputs;
+	float	   *X;
+
+	X = palloc_extended(mul_size(mul_size(n_rows, d), sizeof(float)) + 1,
+						MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int j = 0; j < enc->n_columns; j++)
+	{
+		const FeatureColumn *col = &enc->columns[j];
+		const RawColumn *rc = &raw->columns[j];
+
+		CHECK_FOR_INTERRUPTS();
+		if (col->kind == FEATURE_CATEGORICAL)
+		{
+			int		   *map = palloc(sizeof(int) * (rc->n_codes + 1));
+			int			null_idx = NullCategory(col);
+
+			/* map each load-time code to its category index */
+			for (int c = 0; c < rc->n_codes; c++)
+				map[c] = FeatureCategoryIndex(col, rc->code_text[c]);
+			for (int64 i = 0; i < n_rows; i++)
+			{
+				int32		code = rc->code[rows[i]];
+				int			idx = code < 0 ? null_idx : map[code];
+
+				if (idx >= 0)
+					X[i * d + col->offset + idx] = 1.0f;
+			}
+			pfree(map);
+		}
+		else
+		{
+			double		center = enc->center[col->offset];
+			double		scale = enc->scale[col->offset];
+
+			for (int64 i = 0; i < n_rows; i++)
+			{
+				float		v = rc->num[rows[i]];
+				double		raw_v = isnan(v) ? col->fill : (double) v;
+
+				X[i * d + col->offset] = (float) ((raw_v - center) / scale);
+			}
+		}
+	}
+	return X;
+}
+
+/*
+ * Append the encoding to buf in a portable binary form.
+ */
+void
+FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc)
+{
+	pq_sendint32(buf, enc->n_columns);
+	pq_sendint32(buf, enc->n_inputs);
+	for (int j = 0; j < enc->n_columns; j++)
+	{
+		const FeatureColumn *col = &enc->columns[j];
+		int			len = strlen(col->name);
+
+		pq_sendint32(buf, len);
+		pq_sendbytes(buf, col->name, len);
+		pq_sendint32(buf, col->kind);
+		pq_sendint32(buf, col->offset);
+		pq_sendint32(buf, col->width);
+		pq_sendfloat8(buf, col->fill);
+		pq_sendint64(buf, col->n_null);
+		pq_sendint32(buf, col->n_categories);
+		for (int c = 0; c < col->n_categories; c++)
+		{
+			if (col->categories[c] == NULL)
+				pq_sendint32(buf, -1);
+			else
+			{
+				len = strlen(col->categories[c]);
+				pq_sendint32(buf, len);
+				pq_sendbytes(buf, col->categories[c], len);
+			}
+		}
+	}
+	for (int k = 0; k < enc->n_inputs; k++)
+	{
+		pq_sendfloat8(buf, enc->center[k]);
+		pq_sendfloat8(buf, enc->scale[k]);
+	}
+}
+
+/*
+ * Read a counted string written by FeatureEncodingWrite; NULL for -1.
+ */
+static char *
+ReadText(StringInfo buf)
+{
+	int			len = pq_getmsgint(buf, 4);
+
+	if (len == -1)
+		return NULL;
+	if (len < 0 || len > buf->len - buf->cursor)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model payload is corrupt")));
+	return pnstrdup(pq_getmsgbytes(buf, len), len);
+}
+
+/*
+ * Read an encoding written by FeatureEncodingWrite, checking its shape.
+ */
+FeatureEncoding *
+FeatureEncodingRead(StringInfo buf)
+{
+	FeatureEncoding *enc = palloc0(sizeof(FeatureEncoding));
+	int			offset = 0;
+
+	enc->n_columns = pq_getmsgint(buf, 4);
+	enc->n_inputs = pq_getmsgint(buf, 4);
+	if (enc->n_columns <= 0 || enc->n_columns > LRML_MAX_INPUTS ||
+		enc->n_inputs < 0 || enc->n_inputs > LRML_MAX_INPUTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model payload is corrupt")));
+	enc->columns = palloc0(sizeof(FeatureColumn) * enc->n_columns);
+	for (int j = 0; j < enc->n_columns; j++)
+	{
+		FeatureColumn *col = &enc->columns[j];
+
+		col->name = ReadText(buf);
+		col->kind = pq_getmsgint(buf, 4);
+		col->offset = pq_getmsgint(buf, 4);
+		col->width = pq_getmsgint(buf, 4);
+		col->fill = pq_getmsgfloat8(buf);
+		col->n_null = pq_getmsgint64(buf);
+		col->n_categories = pq_getmsgint(buf, 4);
+		if (col->name == NULL || col->offset != offset ||
+			col->kind < FEATURE_NUMERIC || col->kind > FEATURE_CATEGORICAL ||
+			col->n_categories < 0 || col->n_categories > LRML_MAX_CATEGORIES ||
+			col->width != (col->kind == FEATURE_CATEGORICAL ?
+						   col->n_categories : 1) ||
+			!isfinite(col->fill))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored model payload is corrupt")));
+		if (col->n_categories > 0)
+			col->categories = palloc(sizeof(char *) * col->n_categories);
+		for (int c = 0; c < col->n_categories; c++)
+			col->categories[c] = ReadText(buf);
+		offset += col->width;
+	}
+	if (offset != enc->n_inputs)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model payload is corrupt")));
+	enc->center = palloc(sizeof(double) * Max(enc->n_inputs, 1));
+	enc->scale = palloc(sizeof(double) * Max(enc->n_inputs, 1));
+	for (int k = 0; k < enc->n_inputs; k++)
+	{
+		enc->center[k] = pq_getmsgfloat8(buf);
+		enc->scale[k] = pq_getmsgfloat8(buf);
+		if (!isfinite(enc->center[k]) || !isfinite(enc->scale[k]) ||
+			enc->scale[k] == 0.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored model payload is corrupt")));
+	}
+	return enc;
+}
+
+/*
+ * Append a double as a JSON number (finite values only reach here).
+ */
+static void
+AppendNumber(StringInfo buf, double v)
+{
+	appendStringInfoString(buf, float8out_internal(v));
+}
+
+/*
+ * Describe the encoding as jsonb, for lrml.models.features.
+ */
+Jsonb *
+FeatureEncodingToJsonb(const FeatureEncoding *enc)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"inputs\": %d, \"columns\": [", enc->n_inputs);
+	for (int j = 0; j < enc->n_columns; j++)
+	{
+		const FeatureColumn *col = &enc->columns[j];
+
+		if (j > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, "{\"name\": ");
+		escape_json(&buf, col->name);
+		switch (col->kind)
+		{
+			case FEATURE_NUMERIC:
+				appendStringInfoString(&buf, ", \"type\": \"numeric\", \"mean\": ");
+				AppendNumber(&buf, enc->center[col->offset]);
+				appendStringInfoString(&buf, ", \"scale\": ");
+				AppendNumber(&buf, enc->scale[col->offset]);
+				break;
+			case FEATURE_BOOLEAN:
+				appendStringInfoString(&buf, ", \"type\": \"boolean\", \"fill\": ");
+				AppendNumber(&buf, col->fill);
+				break;
+			case FEATURE_CATEGORICAL:
+				appendStringInfoString(&buf, ", \"type\": \"categorical\", \"categories\": [");
+				for (int c = 0; c < col->n_categories; c++)
+				{
+					if (c > 0)
+						appendStringInfoString(&buf, ", ");
+					if (col->categories[c] == NULL)
+						appendStringInfoString(&buf, "null");
+					else
+						escape_json(&buf, col->categories[c]);
+				}
+				appendStringInfoChar(&buf, ']');
+				break;
+		}
+		appendStringInfo(&buf, ", \"offset\": %d, \"nulls\": " INT64_FORMAT "}",
+						 col->offset, col->n_null);
+	}
+	appendStringInfoString(&buf, "]}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(buf.data)));
+}

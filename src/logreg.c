@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * logreg.c
+ *	  Logistic and linear regression: loss, gradient and validation.
+ *
+ * For parameters theta = (w, b), encoded inputs x_i, targets y_i and row
+ * weights c_i, over a mini-batch of n rows:
+ *
+ *		z_i = w . x_i + b
+ *
+ *	logistic:  loss = 1/n sum c_i (log(1 + exp(z_i)) - y_i z_i)
+ *			   dloss/dz_i = c_i (sigmoid(z_i) - y_i) / n
+ *	linear:    loss = 1/n sum c_i (z_i - y_i)^2 / 2
+ *			   dloss/dz_i = c_i (z_i - y_i) / n
+ *
+ *		grad_w = X^T dloss/dz + l2 w,	grad_b = sum dloss/dz
+ *
+ * (the bias is not penalized).  The linear model trains on a standardized
+ * target; the losses it reports are mean squared errors in the target's
+ * own units.  The batch rows are gathered from the float4 matrix into a
+ * double buffer and multiplied through OpenBLAS (two gemv calls per batch).
+ * Non-finite losses are returned as they are; the training loop decides.
+ *
+ * src/logreg.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lrml.h"
+
+#include "miscadmin.h"
+
+/* Validation rows scored per gemv call */
+#define LOGREG_CHUNK 4096
+
+typedef struct Logreg
+{
+	const TrainSet *data;
+	ModelKind	kind;
+	double		l2;
+	double		y_scale;		/* linear: reported losses use y's units */
+	int			max_rows;		/* capacity of the buffers below */
+	double	   *Xb;				/* gathered rows */
+	double	   *z;				/* scores, then dloss/dz */
+	double	   *scores;			/* validation scores */
+} Logreg;
+
+/*
+ * Copy rows of the float4 matrix into the double buffer Xb.
+ */
+static void
+GatherRows(const TrainSet *data, const int64 *rows, int64 first, int n,
+		   double *Xb)
+{
+	int			d = data->d;
+
+	for (int i = 0; i < n; i++)
+	{
+		int64		r = rows ? rows[i] : first + i;
+		const float *src = data->X + r * d;
+		double	   *dst = Xb + (int64) i * d;
+
+		for (int k = 0; k < d; k++)
+			dst[k] = src[k];
+	}
+}
+
+/*
+ * Compute z = Xb w + b for n gathered rows.
+ */
+static void
+Scores(Logreg *lr, int n, const double *theta)
+{
+	int			d = lr->data->d;
+
+	LinalgGemvF8(n, d, lr->Xb, theta, lr->z);
+	for (int i = 0; i < n; i++)
+		lr->z[i] += theta[d];
+}
+
+/*
+ * Return the loss of one row with score z, target y (before weighting).
+ */
+static inline double
+RowLoss(ModelKind kind, double z, double y)
+{
+	if (kind == MODEL_LOGISTIC)
+		return LrmlLog1pExp(z) - y * z;
+	return 0.5 * (z - y) * (z - y);
+}
+
+/*
+ * Mean loss and gradient over a mini-batch (see the file header).
+ *
+ * 1. Gather the rows and score them.
+ * 2. Turn each score into its loss and dloss/dz.
+ * 3. grad_w = Xb^T dloss/dz + l2 w; grad_b = sum dloss/dz.
+ */
+static double
+LogregBatchGradient(void *arg, const int64 *rows, int n, const double *theta,
+					double *grad)
+{
+	Logreg	   *lr = (Logreg *) arg;
+	const TrainSet *data = lr->data;
+	int			d = data->d;
+	double		loss = 0.0;
+	double		gb = 0.0;
+
+	/* 1. */
+	GatherRows(data, rows, 0, n, lr->Xb);
+	Scores(lr, n, theta);
+
+	/* 2. */
+	for (int i = 0; i < n; i++)
+	{
+		int64		r = rows[i];
+		double		c = data->weight ? data->weight[r] : 1.0;
+		double		z = lr->z[i];
+		double		y = data->y[r];
+		double		dz;
+
+		loss += c * RowLoss(lr->kind, z, y);
+		dz = (lr->kind == MODEL_LOGISTIC ? LrmlSigmoid(z) - y : z - y);
+		lr->z[i] = c * dz / n;
+		gb += lr->z[i];
+	}
+
+	/* 3. */
+	LinalgGemvTF8(n, d, lr->Xb, lr->z, grad);
+	for (int k = 0; k < d; k++)
+		grad[k] += lr->l2 * theta[k];
+	grad[d] = gb;
+
+	loss /= n;
+	if (lr->kind == MODEL_LINEAR)
+		loss *= 2.0 * lr->y_scale * lr->y_scale;
+	return loss;
+}
+
+/*
+ * Loss and metric on the validation rows.
+ *
+ * The loss is the weighted mean log loss (logistic) or mean squared error
+ * (linear); the metric is the AUC (logistic) or the root mean squared
+ * error (linear), both in the target's units.
+ */
+static void
+LogregValidate(void *arg, const double *theta, double *loss, double *metric)
+{
+	Logreg	   *lr = (Logreg *) arg;
+	const TrainSet *data = lr->data;
+	int64		n_valid = data->n_valid;
+	double		sum = 0.0;
+
+	for (int64 start = 0; start < n_valid; start += lr->max_rows)
+	{
+		int			n = (int) Min(lr->max_rows, n_valid - start);
+
+		CHECK_FOR_INTERRUPTS();
+		GatherRows(data, NULL, data->n_train + start, n, lr->Xb);
+		Scores(lr, n, theta);
+		for (int i = 0; i < n; i++)
+		{
+			int64		r = data->n_train + start + i;
+			double		c = data->weight ? data->weight[r] : 1.0;
+
+			sum += c * RowLoss(lr->kind, lr->z[i], data->y[r]);
+			lr->scores[start + i] = lr->z[i];
+		}
+	}
+
+	if (lr->kind == MODEL_LOGISTIC)
+	{
+		*loss = sum / n_valid;
+		*metric = MetricAuc(lr->scores, data->y + data->n_train, n_valid);
+	}
+	else
+	{
+		*loss = 2.0 * sum / n_valid * lr->y_scale * lr->y_scale;
+		*metric = sqrt(*loss);
+	}
+}
+
+/*
+ * Return a Learner for a logistic or linear model over data.
+ *
+ * Buffers are sized for the larger of a batch and a validation chunk.  Everything lives in the current context.
+ */
+Learner *
+LogregLearner(const TrainSet *data, ModelKind kind, double l2,
+			  double y_scale, int batch_size)
+{
+	Learner    *learner = palloc0(sizeof(Learner));
+	Logreg	   *lr = palloc0(sizeof(Logreg));
+
+	lr->data = data;
+	lr->kind = kind;
+	lr->l2 = l2;
+	lr->y_scale = y_scale;
+	lr->max_rows = (int) Max(LOGREG_CHUNK, Min(batch_size, data->n_train));
+	DatasetCheckMemory(mul_size(mul_size(lr->max_rows, data->d),
+								sizeof(double)));
+	lr->Xb = palloc_extended(mul_size(mul_size(lr->max_rows, data->d),
+									  sizeof(double)) + 1, MCXT_ALLOC_HUGE);
+	lr->z = palloc_extended(sizeof(double) * lr->max_rows, MCXT_ALLOC_HUGE);
+	lr->scores = palloc_extended(sizeof(double) * (data->n_valid + 1),
+								 MCXT_ALLOC_HUGE);
+
+	learner->n_params = data->d + 1;
+	learner->batch_gradient = LogregBatchGradient;
+	learner->validate = LogregValidate;
+	learner->arg = lr;
+	return learner;
+}

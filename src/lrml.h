@@ -1,0 +1,393 @@
+/*-------------------------------------------------------------------------
+ *
+ * lrml.h
+ *	  Shared types, limits and cross-file prototypes of lrml.
+ *
+ * Each .c file owns one concern (see the file headers); this header is the
+ * only place where their interfaces meet.  Model families never include
+ * cblas.h or call SPI themselves: they go through linalg.c and dataset.c.
+ *
+ * src/lrml.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LRML_H
+#define LRML_H
+
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+/* Version of the stored model payload; the loader refuses others. */
+#define LRML_FORMAT_VERSION		1
+
+/* Largest number of encoded inputs a model may have. */
+#define LRML_MAX_INPUTS			100000
+
+/* Largest number of distinct categories of one text feature. */
+#define LRML_MAX_CATEGORIES		10000
+
+/* Settings (lrml.c) */
+extern int	lrml_memory_limit_kb;
+extern int	lrml_blas_threads;
+
+/*
+ * Model kinds.  The numeric values are stored in payloads: never renumber.
+ */
+typedef enum ModelKind
+{
+	MODEL_LOGISTIC = 1,
+	MODEL_LINEAR = 2
+} ModelKind;
+
+/*
+ * Learning-rate schedules.  A schedule is a pure function of the step t
+ * (counted from 0 in the schedule's unit); see schedule.c.
+ */
+typedef enum ScheduleKind
+{
+	SCHEDULE_CONSTANT = 1,
+	SCHEDULE_STEP,
+	SCHEDULE_EXPONENTIAL,
+	SCHEDULE_COSINE
+} ScheduleKind;
+
+typedef struct LearningSchedule
+{
+	ScheduleKind kind;
+	double		base_lr;		/* option learning_rate */
+	bool		unit_step;		/* schedule_unit: false = epoch, true = step */
+	/* step */
+	int			step_size;
+	/* step, exponential */
+	double		gamma;
+	/* cosine: total units (0 until resolved) and floor */
+	int64		total;
+	double		min_lr;
+} LearningSchedule;
+
+/*
+ * Optimizers.  An optimizer knows nothing about models or tables: it turns
+ * a gradient into an update of a double vector; see optimizer.c.
+ */
+typedef enum OptimizerKind
+{
+	OPTIMIZER_SGD = 1,
+	OPTIMIZER_ADAM = 2
+} OptimizerKind;
+
+typedef struct OptimizerConfig
+{
+	OptimizerKind kind;
+	double		momentum;		/* sgd */
+	bool		nesterov;		/* sgd */
+	double		beta1;			/* adam */
+	double		beta2;			/* adam */
+	double		eps;			/* adam */
+} OptimizerConfig;
+
+typedef struct OptimizerState
+{
+	OptimizerConfig config;
+	int			n;				/* length of the parameter vector */
+	int64		t;				/* updates taken so far */
+	double	   *m;				/* sgd: velocity; adam: first moment */
+	double	   *v;				/* adam: second moment; NULL otherwise */
+} OptimizerState;
+
+/*
+ * Every option of a training call, defaults filled in (options.c).
+ */
+typedef struct TrainOptions
+{
+	ModelKind	model;
+	OptimizerConfig optimizer;
+	LearningSchedule schedule;
+	int			epochs;
+	int			batch_size;
+	double		l2;
+	double		validation_fraction;
+	int64		seed;
+	bool		class_weight_balanced;
+	double		class_weight;	/* weight of a positive row, if not balanced */
+	char	   *positive_class; /* NULL when not given */
+} TrainOptions;
+
+/*
+ * Feature encoding, learned from the training rows and replayed when
+ * scoring.  Each source column becomes one or more encoded inputs; input j
+ * is scaled as (raw_j - center[j]) / scale[j].
+ */
+typedef enum FeatureKind
+{
+	FEATURE_NUMERIC = 1,		/* integer, floating point, numeric */
+	FEATURE_BOOLEAN = 2,		/* 0/1, not scaled */
+	FEATURE_CATEGORICAL = 3		/* text, varchar, char, enum: one-hot */
+} FeatureKind;
+
+typedef struct FeatureColumn
+{
+	char	   *name;
+	FeatureKind kind;
+	int			offset;			/* first encoded input of this column */
+	int			width;			/* encoded inputs: 1, or n_categories */
+	double		fill;			/* numeric, boolean: raw value for NULL */
+	int			n_categories;	/* categorical: sorted, NULL category last */
+	char	  **categories;		/* categories[i] is NULL for the NULL one */
+	int64		n_null;			/* NULLs among the training rows */
+} FeatureColumn;
+
+typedef struct FeatureEncoding
+{
+	int			n_columns;
+	FeatureColumn *columns;
+	int			n_inputs;
+	double	   *center;			/* per input */
+	double	   *scale;			/* per input, never 0 */
+} FeatureEncoding;
+
+/*
+ * A trained linear or logistic model, as decoded for scoring.
+ *
+ * score = bias + sum_j w[j] * (raw_j - center[j]) / scale[j]; a logistic
+ * model returns sigmoid(score), a linear one y_center + y_scale * score.
+ */
+typedef struct LrmlModel
+{
+	ModelKind	kind;
+	FeatureEncoding *encoding;
+	double	   *w;				/* encoding->n_inputs weights */
+	double		bias;
+	double		y_center;		/* linear: target standardization */
+	double		y_scale;
+	char	   *label;			/* label column name */
+	char	   *positive_label; /* logistic: text of the positive class */
+	char	   *negative_label;
+} LrmlModel;
+
+/*
+ * A stored model version as read from lrml.models (model_store.c).
+ */
+typedef struct StoredModel
+{
+	int64		id;
+	char	   *name;
+	int32		version;
+	char	   *source;			/* relation or query text trained on */
+	LrmlModel  *model;
+} StoredModel;
+
+/*
+ * One epoch of a training curve (one row of lrml.train's result).
+ */
+#define LRML_EVENT_LEN 64
+
+typedef struct EpochRecord
+{
+	int			epoch;
+	double		lr;
+	double		train_loss;
+	double		valid_loss;		/* NaN when there is no validation split */
+	double		valid_metric;	/* NaN when there is no validation split */
+	char		event[LRML_EVENT_LEN];	/* "" for none */
+} EpochRecord;
+
+/*
+ * Raw training data as read by dataset.c, before encoding (features.c).
+ * Numeric and boolean columns hold float4 values with NaN for NULL (NaN
+ * input is rejected while loading, so NaN is free to mark NULL);
+ * categorical columns hold a code per row, -1 for NULL, with the text of
+ * each code in code_text.
+ */
+typedef struct RawColumn
+{
+	char	   *name;
+	Oid			typid;
+	FeatureKind kind;
+	float	   *num;			/* numeric, boolean */
+	int32	   *code;			/* categorical */
+	int			n_codes;
+	char	  **code_text;
+} RawColumn;
+
+#define LRML_MAX_LABEL_VALUES 10
+
+typedef struct RawData
+{
+	char	   *relation;		/* as given by the caller */
+	char	   *label;			/* label column name */
+	Oid			label_typid;
+	int			n_columns;
+	RawColumn  *columns;
+	int64		n_rows;			/* rows with a non-NULL label */
+	int64		n_null_label;	/* rows skipped for a NULL label */
+	double	   *y;				/* linear: the value; else a label code */
+	int			n_label_values; /* logistic: distinct labels (capped) */
+	char	   *label_text[LRML_MAX_LABEL_VALUES + 1];
+} RawData;
+
+/*
+ * Encoded training data: rows 0 .. n_train - 1 train, the next n_valid
+ * rows validate.  y is 0/1 for classifiers and the standardized target for
+ * linear models; weight (NULL for all 1) scales each row's loss.
+ */
+typedef struct TrainSet
+{
+	int64		n_train;
+	int64		n_valid;
+	int			d;				/* encoded inputs per row */
+	float	   *X;				/* (n_train + n_valid) x d, row-major */
+	double	   *y;
+	double	   *weight;
+} TrainSet;
+
+/*
+ * What the shared training loop (train.c) needs from a model family: the
+ * length of its parameter vector, the mean loss and its gradient over a
+ * mini-batch, and the loss and metric on the validation rows.  The loop
+ * owns schedules, optimizers, shuffling, interrupts and the curve.
+ */
+typedef struct Learner
+{
+	int			n_params;
+	/* mean loss of rows[0 .. n - 1]; writes the gradient into grad */
+	double		(*batch_gradient) (void *arg, const int64 *rows, int n,
+								   const double *theta, double *grad);
+	/* loss and metric over the validation rows */
+	void		(*validate) (void *arg, const double *theta, double *loss,
+							 double *metric);
+	void	   *arg;
+} Learner;
+
+/* schedule.c */
+extern void ScheduleResolve(LearningSchedule *s, int epochs,
+							int64 steps_per_epoch);
+extern double ScheduleRate(const LearningSchedule *s, int64 t);
+extern const char *ScheduleName(ScheduleKind kind);
+extern bool ScheduleFromName(const char *name, ScheduleKind *kind);
+
+/* optimizer.c */
+extern OptimizerState *OptimizerCreate(const OptimizerConfig *config, int n);
+extern void OptimizerStep(OptimizerState *state, double *w, const double *grad,
+						  double lr);
+extern void OptimizerReset(OptimizerState *state);
+extern void OptimizerCopy(OptimizerState *dst, const OptimizerState *src);
+extern void OptimizerWrite(StringInfo buf, const OptimizerState *state);
+extern OptimizerState *OptimizerRead(StringInfo buf);
+extern const char *OptimizerName(OptimizerKind kind);
+extern bool OptimizerFromName(const char *name, OptimizerKind *kind);
+
+/* options.c */
+extern void OptionsDefaults(TrainOptions *opts);
+extern void OptionsParse(Jsonb *options, TrainOptions *opts);
+extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
+extern const char *ModelKindName(ModelKind kind);
+
+/* features.c */
+extern FeatureKind FeatureKindForType(Oid typid);
+extern double FeatureDatumToDouble(Datum value, Oid typid);
+extern int	FeatureCategoryIndex(const FeatureColumn *col, const char *value);
+extern void FeatureEncodeValue(const FeatureColumn *col, Datum value,
+							   bool isnull, Oid typid, FmgrInfo *outfunc,
+							   double *x);
+extern void FeatureCheckType(const FeatureColumn *col, Oid typid);
+extern void FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc);
+extern FeatureEncoding *FeatureEncodingRead(StringInfo buf);
+extern Jsonb *FeatureEncodingToJsonb(const FeatureEncoding *enc);
+extern FeatureEncoding *FeatureEncodingBuild(const RawData *raw,
+											 const int64 *rows,
+											 int64 n_train);
+extern float *FeatureMatrixBuild(const RawData *raw,
+								 const FeatureEncoding *enc,
+								 const int64 *rows, int64 n_rows);
+
+/* dataset.c */
+extern char *DatasetFromClause(const char *relation);
+extern RawData *DatasetLoad(const char *relation, const char *label,
+							ArrayType *features, bool numeric_label);
+extern void DatasetCheckMemory(Size bytes);
+
+/* model_store.c */
+extern bytea *ModelStoreSerialize(const LrmlModel *model);
+extern LrmlModel *ModelStoreDeserialize(bytea *payload);
+extern int32 ModelStoreSave(const char *name, const char *source,
+							const LrmlModel *model, Jsonb *options,
+							Jsonb *metrics, bytea *optimizer_state,
+							const EpochRecord *curve, int n_epochs);
+extern StoredModel *ModelStoreLoad(const char *name, MemoryContext mcxt);
+extern void ModelStoreCheckWritable(const char *name);
+extern int64 ModelStoreLookup(const char *name, int32 *version,
+							  Oid *store_relid);
+extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
+
+/* logreg.c */
+extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
+							  double l2, double y_scale, int batch_size);
+
+/* train.c */
+extern void TrainLoop(const char *model_name, const TrainOptions *opts,
+					  const Learner *learner, int64 n_train, double *theta,
+					  OptimizerState *optimizer, uint64 seed,
+					  EpochRecord *curve);
+
+/* linalg.c */
+extern void LinalgSetThreads(int n);
+extern void LinalgGemvF8(int m, int n, const double *A, const double *x,
+						 double *y);
+extern void LinalgGemvTF8(int m, int n, const double *A, const double *x,
+						  double *y);
+extern double LinalgDot(int n, const double *x, const double *y);
+extern void LinalgAxpy(int n, double a, const double *x, double *y);
+
+/* metrics.c */
+extern double MetricAuc(const double *score, const double *y, int64 n);
+extern double MetricLogLoss(const double *p, const double *y,
+							const double *weight, int64 n);
+
+/* Confusion matrix of a classifier at one threshold */
+typedef struct MetricCounts
+{
+	int64		tp;
+	int64		fp;
+	int64		tn;
+	int64		fn;
+} MetricCounts;
+
+extern void MetricConfusion(const double *p, const double *y, int64 n,
+							double threshold, MetricCounts *counts);
+extern double MetricAccuracy(const MetricCounts *c);
+extern double MetricPrecision(const MetricCounts *c);
+extern double MetricRecall(const MetricCounts *c);
+extern double MetricF1(const MetricCounts *c);
+extern double MetricRmse(const double *pred, const double *y, int64 n);
+extern double MetricMae(const double *pred, const double *y, int64 n);
+extern double MetricR2(const double *pred, const double *y, int64 n);
+
+/* Numerically stable logistic function and log(1 + exp(z)). */
+static inline double
+LrmlSigmoid(double z)
+{
+	if (z >= 0)
+		return 1.0 / (1.0 + exp(-z));
+	else
+	{
+		double		e = exp(z);
+
+		return e / (1.0 + e);
+	}
+}
+
+static inline double
+LrmlLog1pExp(double z)
+{
+	if (z > 0)
+		return z + log1p(exp(-z));
+	return log1p(exp(z));
+}
+
+#endif							/* LRML_H */

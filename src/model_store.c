@@ -1,0 +1,892 @@
+/*-------------------------------------------------------------------------
+ *
+ * model_store.c
+ *	  Stored models: the payload format, lrml.models and lrml.model_names,
+ *	  deploy and drop.
+ *
+ * This file owns every read and write of the model store tables.  A model
+ * version is one row of lrml.models; its learned parameters are a bytea
+ * payload written with the portable pq_send* routines (network byte
+ * order), so a dump restores on any platform:
+ *
+ *		uint32	magic "LRML"
+ *		int32	format version (LRML_FORMAT_VERSION)
+ *		int32	model kind (ModelKind)
+ *		text	label, positive_label, negative_label
+ *				(each int32 length, -1 for NULL, then the bytes)
+ *		int32	length of the encoding block, then the block
+ *				(FeatureEncodingWrite)
+ *		float8	bias, y_center, y_scale
+ *		int32	number of weights n, then n float8 weights
+ *
+ * The loader refuses format versions it does not know and treats a short,
+ * overlong or inconsistent payload, or a non-finite number in it, as
+ * corrupt: an error, never a crash.
+ *
+ * Privileges come from row-level security on the tables (see the install
+ * script); the functions here also check ownership explicitly first, so
+ * that a refusal names the model and its owner.  Writers take an advisory
+ * lock on the model name (LRML_LOCK_CLASS, hash of the name), held to the
+ * end of the transaction, so concurrent trainings of one name get
+ * consecutive versions.  Each function connects to SPI and finishes
+ * before it returns; values travel as parameters.  Memory handed back to
+ * callers is allocated in the context they name (or the current one).
+ *
+ * src/model_store.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lrml.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+/* "LRML": first four bytes of every payload */
+#define LRML_PAYLOAD_MAGIC	0x4C524D4C
+
+/* First key of the advisory lock on a model name ("lrml") */
+#define LRML_LOCK_CLASS		0x6C726D6C
+
+/* Milliseconds between two attempts to take a busy model lock */
+#define LOCK_RETRY_MS		10
+
+/* A payload being decoded, with what to call it in error messages */
+typedef struct PayloadReader
+{
+	StringInfoData buf;
+	const char *name;			/* model name, or NULL when unknown */
+	int32		version;		/* model version, or 0 when unknown */
+} PayloadReader;
+
+static void PayloadCorrupt(PayloadReader *r, const char *detail)
+			pg_attribute_noreturn();
+
+/*
+ * Report a corrupt payload (does not return).
+ */
+static void
+PayloadCorrupt(PayloadReader *r, const char *detail)
+{
+	if (r->name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model is corrupt"),
+				 errdetail("%s", detail)));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("version %d of model \"%s\" is corrupt",
+					r->version, r->name),
+			 errdetail("%s", detail),
+			 errhint("Drop this version with lrml.drop_model and train the model again.")));
+}
+
+/*
+ * Fail unless n more bytes remain in the payload.
+ */
+static void
+PayloadNeed(PayloadReader *r, int64 n)
+{
+	if (n < 0 || n > (int64) (r->buf.len - r->buf.cursor))
+		PayloadCorrupt(r, psprintf("The payload ends after %d bytes.",
+								   r->buf.len));
+}
+
+/*
+ * Read an int32 from the payload.
+ */
+static int32
+PayloadInt32(PayloadReader *r)
+{
+	PayloadNeed(r, 4);
+	return (int32) pq_getmsgint(&r->buf, 4);
+}
+
+/*
+ * Read a finite float8 from the payload; what names it in the error.
+ */
+static double
+PayloadFloat8(PayloadReader *r, const char *what)
+{
+	double		v;
+
+	PayloadNeed(r, 8);
+	v = pq_getmsgfloat8(&r->buf);
+	if (!isfinite(v))
+		PayloadCorrupt(r, psprintf("The %s is not a finite number.", what));
+	return v;
+}
+
+/*
+ * Write a nullable string: its length (-1 for NULL), then its bytes.
+ */
+static void
+PayloadWriteText(StringInfo buf, const char *s)
+{
+	int			len;
+
+	if (s == NULL)
+	{
+		pq_sendint32(buf, -1);
+		return;
+	}
+	len = strlen(s);
+	pq_sendint32(buf, len);
+	pq_sendbytes(buf, s, len);
+}
+
+/*
+ * Read a nullable string written by PayloadWriteText.
+ */
+static char *
+PayloadText(PayloadReader *r)
+{
+	int32		len = PayloadInt32(r);
+	const char *bytes;
+
+	if (len == -1)
+		return NULL;
+	PayloadNeed(r, len);
+	bytes = pq_getmsgbytes(&r->buf, len);
+	if (memchr(bytes, '\0', len) != NULL)
+		PayloadCorrupt(r, "A label text contains a zero byte.");
+	return pnstrdup(bytes, len);
+}
+
+/*
+ * Serialize a model into a payload, allocated in the current context.
+ *
+ * The parameters must be finite: the trainer validates them before it
+ * stores a model, so a non-finite value here is an internal error.
+ */
+bytea *
+ModelStoreSerialize(const LrmlModel *model)
+{
+	StringInfoData buf;
+	StringInfoData enc;
+	int			n = model->encoding->n_inputs;
+	int			j;
+
+	if (!isfinite(model->bias) || !isfinite(model->y_center) ||
+		!isfinite(model->y_scale))
+		elog(ERROR, "cannot store a model with a non-finite bias or scale");
+	for (j = 0; j < n; j++)
+		if (!isfinite(model->w[j]))
+			elog(ERROR, "cannot store a model with non-finite weight %d", j);
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, LRML_PAYLOAD_MAGIC);
+	pq_sendint32(&buf, LRML_FORMAT_VERSION);
+	pq_sendint32(&buf, (int32) model->kind);
+	PayloadWriteText(&buf, model->label);
+	PayloadWriteText(&buf, model->positive_label);
+	PayloadWriteText(&buf, model->negative_label);
+
+	/* the encoding goes in a block of its own, so its reader cannot overrun */
+	initStringInfo(&enc);
+	FeatureEncodingWrite(&enc, model->encoding);
+	pq_sendint32(&buf, enc.len);
+	pq_sendbytes(&buf, enc.data, enc.len);
+	pfree(enc.data);
+
+	pq_sendfloat8(&buf, model->bias);
+	pq_sendfloat8(&buf, model->y_center);
+	pq_sendfloat8(&buf, model->y_scale);
+	pq_sendint32(&buf, n);
+	for (j = 0; j < n; j++)
+		pq_sendfloat8(&buf, model->w[j]);
+	return pq_endtypsend(&buf);
+}
+
+/*
+ * Check that a decoded encoding is consistent, so that scoring can trust
+ * its offsets and widths.
+ */
+static void
+PayloadCheckEncoding(PayloadReader *r, const FeatureEncoding *enc)
+{
+	int			offset = 0;
+	int			i;
+
+	if (enc->n_columns < 1 || enc->n_inputs < 1 ||
+		enc->n_inputs > LRML_MAX_INPUTS)
+		PayloadCorrupt(r, "The feature encoding has no inputs or too many.");
+	for (i = 0; i < enc->n_columns; i++)
+	{
+		const FeatureColumn *col = &enc->columns[i];
+
+		if (col->offset != offset || col->width < 1 ||
+			col->width > enc->n_inputs - offset)
+			PayloadCorrupt(r, "The feature encoding has inconsistent offsets.");
+		if (col->kind == FEATURE_CATEGORICAL ?
+			col->n_categories != col->width : col->width != 1)
+			PayloadCorrupt(r, "The feature encoding has inconsistent widths.");
+		if (col->kind != FEATURE_CATEGORICAL && !isfinite(col->fill))
+			PayloadCorrupt(r, "A NULL fill value is not a finite number.");
+		offset += col->width;
+	}
+	if (offset != enc->n_inputs)
+		PayloadCorrupt(r, "The feature encoding has inconsistent widths.");
+	for (i = 0; i < enc->n_inputs; i++)
+		if (!isfinite(enc->center[i]) || !isfinite(enc->scale[i]) ||
+			enc->scale[i] == 0)
+			PayloadCorrupt(r, "A feature scale is zero or not finite.");
+}
+
+/*
+ * Decode a payload (see the file header) into the current memory context.
+ *
+ * name and version only label error messages; name may be NULL.
+ */
+static LrmlModel *
+PayloadDecode(bytea *payload, const char *name, int32 version)
+{
+	PayloadReader r;
+	LrmlModel  *model = palloc0(sizeof(LrmlModel));
+	StringInfoData block;
+	int32		format;
+	int32		len;
+	int			j;
+
+	/* 1. Header: magic, format version, kind and label texts */
+	r.name = name;
+	r.version = version;
+	r.buf.data = VARDATA_ANY(payload);
+	r.buf.len = VARSIZE_ANY_EXHDR(payload);
+	r.buf.maxlen = r.buf.len;
+	r.buf.cursor = 0;
+	if (PayloadInt32(&r) != (int32) LRML_PAYLOAD_MAGIC)
+		PayloadCorrupt(&r, "The payload does not start with the lrml magic number.");
+	format = PayloadInt32(&r);
+	if (format != LRML_FORMAT_VERSION)
+	{
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("stored model has format version %d, which this build cannot read",
+							format),
+					 errdetail("This build reads format version %d.",
+							   LRML_FORMAT_VERSION)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" has format version %d, which this build cannot read",
+						name, format),
+				 errdetail("This build reads format version %d.",
+						   LRML_FORMAT_VERSION),
+				 errhint("Install the lrml version that stored it, or train the model again.")));
+	}
+	model->kind = (ModelKind) PayloadInt32(&r);
+	if (model->kind != MODEL_LOGISTIC && model->kind != MODEL_LINEAR)
+		PayloadCorrupt(&r, psprintf("The model kind %d is not valid.",
+									(int) model->kind));
+	model->label = PayloadText(&r);
+	model->positive_label = PayloadText(&r);
+	model->negative_label = PayloadText(&r);
+
+	/* 2. The feature encoding, read from its own block */
+	len = PayloadInt32(&r);
+	PayloadNeed(&r, len);
+	block.data = (char *) pq_getmsgbytes(&r.buf, len);
+	block.len = len;
+	block.maxlen = len;
+	block.cursor = 0;
+	model->encoding = FeatureEncodingRead(&block);
+	if (block.cursor != block.len)
+		PayloadCorrupt(&r, "The feature encoding block has trailing bytes.");
+	PayloadCheckEncoding(&r, model->encoding);
+
+	/* 3. Bias, target scaling and weights, all finite */
+	model->bias = PayloadFloat8(&r, "bias");
+	model->y_center = PayloadFloat8(&r, "target center");
+	model->y_scale = PayloadFloat8(&r, "target scale");
+	if (model->y_scale == 0)
+		PayloadCorrupt(&r, "The target scale is zero.");
+	if (PayloadInt32(&r) != model->encoding->n_inputs)
+		PayloadCorrupt(&r, "The number of weights does not match the feature encoding.");
+	PayloadNeed(&r, (int64) model->encoding->n_inputs * 8);
+	model->w = palloc(sizeof(double) * model->encoding->n_inputs);
+	for (j = 0; j < model->encoding->n_inputs; j++)
+		model->w[j] = PayloadFloat8(&r, "weight");
+	if (r.buf.cursor != r.buf.len)
+		PayloadCorrupt(&r, "The payload has trailing bytes.");
+	return model;
+}
+
+/*
+ * Decode a payload into the current memory context.
+ *
+ * Errors do not name the model; callers that know it use the loaders
+ * below, whose messages do.
+ */
+LrmlModel *
+ModelStoreDeserialize(bytea *payload)
+{
+	return PayloadDecode(payload, NULL, 0);
+}
+
+/*
+ * Take the transaction-level advisory lock on a model name.
+ *
+ * The lock is (LRML_LOCK_CLASS, hashtext(name)), the same key as
+ * pg_advisory_xact_lock(1819438444, hashtext(name)), so it shows in
+ * pg_locks.  A busy lock is retried every LOCK_RETRY_MS, honouring
+ * lock_timeout and interrupts (statement_timeout, cancel).
+ *
+ * XXX: polling instead of queueing means the deadlock detector does not
+ * see this wait; a session can only wait here for a session that is
+ * itself storing, deploying or dropping a model, so a cycle needs a
+ * second lock that lrml never takes.
+ */
+static void
+LockModelName(const char *name)
+{
+	LOCKTAG		tag;
+	uint32		hash;
+	TimestampTz start = GetCurrentTimestamp();
+
+	hash = DatumGetUInt32(hash_any((const unsigned char *) name,
+								   strlen(name)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, LRML_LOCK_CLASS, hash, 2);
+	while (LockAcquire(&tag, ExclusiveLock, false, true) ==
+		   LOCKACQUIRE_NOT_AVAIL)
+	{
+		if (LockTimeout > 0 &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   LockTimeout))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not lock model \"%s\"", name),
+					 errdetail("Another session is training it.")));
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LOCK_RETRY_MS, PG_WAIT_LOCK | LOCKTAG_ADVISORY);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Reject a NULL or empty model name.
+ */
+static char *
+ModelNameArg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+	return name;
+}
+
+/*
+ * Run a statement with text and int4 parameters ("t" and "i" in types,
+ * one letter per parameter; NULL values pass as SQL NULL).
+ *
+ * SPI must be connected.  read_only = false, so in READ COMMITTED each
+ * statement sees what committed before it started, including versions
+ * stored while we waited for the model lock.
+ */
+static int
+RunQuery(const char *sql, const char *types, Datum *values, bool *isnull,
+		 int expect)
+{
+	int			n = strlen(types);
+	Oid			argtypes[8];
+	char		nulls[8];
+	int			ret;
+	int			i;
+
+	Assert(n <= 8);
+	memset(nulls, ' ', sizeof(nulls));
+	for (i = 0; i < n; i++)
+	{
+		argtypes[i] = (types[i] == 't') ? TEXTOID : INT4OID;
+		nulls[i] = (isnull != NULL && isnull[i]) ? 'n' : ' ';
+	}
+	ret = SPI_execute_with_args(sql, n, argtypes, values, nulls, false, 0);
+	if (ret != expect)
+		elog(ERROR, "model store statement failed: %s",
+			 SPI_result_code_string(ret));
+	return ret;
+}
+
+/*
+ * Does the model name exist?  If so, the current role must be a member of
+ * its owner (superusers are members of every role), else error.  SPI
+ * must be connected.
+ */
+static bool
+CheckModelOwner(const char *name)
+{
+	Datum		values[1];
+	bool		isnull;
+	Oid			owner;
+	char	   *owner_name;
+
+	values[0] = CStringGetTextDatum(name);
+	RunQuery("SELECT n.owner::pg_catalog.oid,"
+			 " pg_catalog.pg_has_role(n.owner::pg_catalog.oid, 'MEMBER')"
+			 " FROM lrml.model_names n"
+			 " WHERE n.name OPERATOR(pg_catalog.=) $1",
+			 "t", values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+								   SPI_tuptable->tupdesc, 2, &isnull)))
+		return true;
+
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1,
+										   &isnull));
+	owner_name = GetUserNameFromId(owner, true);
+	if (owner_name == NULL)
+		owner_name = psprintf("%u", owner);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of model \"%s\"", name),
+			 errdetail("Model \"%s\" is owned by role \"%s\".",
+					   name, owner_name)));
+	return true;				/* keep compiler quiet */
+}
+
+/*
+ * Check, before an expensive training run, that the current role may
+ * store a version of the model: the name is not empty and is new or owned
+ * by (a role of) the current role.  ModelStoreSave checks again.
+ */
+void
+ModelStoreCheckWritable(const char *name)
+{
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+	SPI_connect();
+	(void) CheckModelOwner(name);
+	SPI_finish();
+}
+
+/*
+ * Insert the lrml.models row of a new version and return its id.  SPI
+ * must be connected.
+ */
+static int64
+InsertVersion(const char *name, int32 version, const char *source,
+			  const LrmlModel *model, Jsonb *options, Jsonb *metrics,
+			  bytea *optimizer_state)
+{
+	Oid			argtypes[11] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, BYTEAOID, BYTEAOID, JSONBOID, INT4OID};
+	Datum		values[11];
+	char		nulls[11];
+	bool		isnull;
+	int			ret;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(ModelKindName(model->kind));
+	values[3] = CStringGetTextDatum(source);
+	if (model->label)
+		values[4] = CStringGetTextDatum(model->label);
+	else
+		nulls[4] = 'n';
+	values[5] = JsonbPGetDatum(FeatureEncodingToJsonb(model->encoding));
+	values[6] = JsonbPGetDatum(options);
+	values[7] = PointerGetDatum(ModelStoreSerialize(model));
+	if (optimizer_state)
+		values[8] = PointerGetDatum(optimizer_state);
+	else
+		nulls[8] = 'n';
+	values[9] = JsonbPGetDatum(metrics);
+	values[10] = Int32GetDatum(LRML_FORMAT_VERSION);
+
+	ret = SPI_execute_with_args("INSERT INTO lrml.models (name, version,"
+								" kind, source, label, features, options,"
+								" parameters, optimizer_state, metrics,"
+								" format_version)"
+								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+								" $9, $10, $11) RETURNING id",
+								11, argtypes, values, nulls, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not insert model version: %s",
+			 SPI_result_code_string(ret));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Store the training curve of model version id in lrml.training_log: one
+ * row per epoch, NaN losses and metrics as NULL, an empty event as NULL.
+ * SPI must be connected.
+ */
+static void
+InsertTrainingLog(int64 id, const EpochRecord *curve, int n_epochs)
+{
+	Oid			argtypes[7] = {INT8OID, INT4OID, FLOAT8OID, FLOAT8OID,
+		FLOAT8OID, FLOAT8OID, TEXTOID};
+	SPIPlanPtr	plan;
+	int			i;
+
+	if (n_epochs <= 0)
+		return;
+	plan = SPI_prepare("INSERT INTO lrml.training_log (model_id, epoch, lr,"
+					   " train_loss, valid_loss, valid_metric, event)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+					   7, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare training log insert: %s",
+			 SPI_result_code_string(SPI_result));
+
+	for (i = 0; i < n_epochs; i++)
+	{
+		const EpochRecord *e = &curve[i];
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int			ret;
+
+		values[0] = Int64GetDatum(id);
+		values[1] = Int32GetDatum(e->epoch);
+		values[2] = Float8GetDatum(e->lr);
+		values[3] = Float8GetDatum(e->train_loss);
+		values[4] = Float8GetDatum(e->valid_loss);
+		values[5] = Float8GetDatum(e->valid_metric);
+		nulls[3] = isnan(e->train_loss) ? 'n' : ' ';
+		nulls[4] = isnan(e->valid_loss) ? 'n' : ' ';
+		nulls[5] = isnan(e->valid_metric) ? 'n' : ' ';
+		if (e->event[0] != '\0')
+			values[6] = CStringGetTextDatum(e->event);
+		else
+			nulls[6] = 'n';
+
+		ret = SPI_execute_plan(plan, values, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not insert training log row: %s",
+				 SPI_result_code_string(ret));
+	}
+	SPI_freeplan(plan);
+}
+
+/*
+ * Store a trained model as the next version of name and return the
+ * version number.
+ *
+ * 1. Lock the name (waits for a concurrent training of the same name to
+ *	  commit or abort; see LockModelName).
+ * 2. Check the caller may add versions, registering the name, owned by
+ *	  current_user, if it is new.
+ * 3. Version = highest stored version + 1 (so 1 for a new name).
+ * 4. Insert the version and its training curve.
+ *
+ * options and metrics must not be NULL; optimizer_state may be.  The
+ * lock is held to the end of the transaction.
+ */
+int32
+ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
+			   Jsonb *options, Jsonb *metrics, bytea *optimizer_state,
+			   const EpochRecord *curve, int n_epochs)
+{
+	Datum		values[1];
+	bool		isnull;
+	int32		version;
+	int64		id;
+
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty")));
+	SPI_connect();
+	LockModelName(name);
+
+	values[0] = CStringGetTextDatum(name);
+	if (!CheckModelOwner(name))
+		RunQuery("INSERT INTO lrml.model_names (name) VALUES ($1)"
+				 " ON CONFLICT (name) DO NOTHING",
+				 "t", values, NULL, SPI_OK_INSERT);
+
+	RunQuery("SELECT coalesce(pg_catalog.max(m.version), 0)"
+			 " OPERATOR(pg_catalog.+) 1"
+			 " FROM lrml.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
+			 "t", values, NULL, SPI_OK_SELECT);
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1,
+										  &isnull));
+
+	id = InsertVersion(name, version, source, model, options, metrics,
+					   optimizer_state);
+	InsertTrainingLog(id, curve, n_epochs);
+	SPI_finish();
+	return version;
+}
+
+/*
+ * Find the deployed version of a model: the pinned one, else the newest.
+ * Sets *version and *store_relid (the OID of lrml.models, which changes
+ * when the extension is recreated) and returns the version's id.
+ *
+ * SPI must be connected.  Runs read-only, in the caller's snapshot.  A
+ * pinned version that no longer exists (rows deleted by hand) falls back
+ * to the newest.
+ */
+static int64
+LookupDeployed(const char *name, int32 *version, Oid *store_relid)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	int			ret;
+
+	values[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT m.tableoid, m.id, m.version"
+								" FROM lrml.model_names n"
+								" JOIN lrml.models m"
+								" ON m.name OPERATOR(pg_catalog.=) n.name"
+								" WHERE n.name OPERATOR(pg_catalog.=) $1"
+								" ORDER BY m.version OPERATOR(pg_catalog.=)"
+								" n.deployed_version DESC NULLS LAST,"
+								" m.version DESC LIMIT 1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up model: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*store_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
+	*version = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+	return DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+}
+
+/*
+ * Read and decode model version id into a StoredModel allocated in mcxt.
+ * SPI must be connected.
+ */
+static StoredModel *
+FetchById(int64 id, MemoryContext mcxt)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	int32		format;
+	StoredModel *stored;
+	MemoryContext oldcxt;
+	int			ret;
+
+	values[0] = Int64GetDatum(id);
+	ret = SPI_execute_with_args("SELECT m.name, m.version, m.source,"
+								" m.format_version, m.parameters"
+								" FROM lrml.models m"
+								" WHERE m.id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read model: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model version with id " INT64_FORMAT
+						" does not exist", id)));
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	oldcxt = MemoryContextSwitchTo(mcxt);
+	stored = palloc0(sizeof(StoredModel));
+	stored->id = id;
+	stored->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1,
+													 &isnull));
+	stored->version = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+	stored->source = TextDatumGetCString(SPI_getbinval(tuple, desc, 3,
+													   &isnull));
+	format = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	if (format != LRML_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" has format version %d, which this build cannot read",
+						stored->name, format),
+				 errdetail("This build reads format version %d.",
+						   LRML_FORMAT_VERSION),
+				 errhint("Install the lrml version that stored it, or train the model again.")));
+	stored->model = PayloadDecode(DatumGetByteaPP(SPI_getbinval(tuple, desc,
+																5, &isnull)),
+								  stored->name, stored->version);
+	MemoryContextSwitchTo(oldcxt);
+	return stored;
+}
+
+/*
+ * Find the id of the deployed version of a model (see LookupDeployed).
+ * Cheap: one indexed query, no payload read.  Errors with 42704 when the
+ * model does not exist.
+ */
+int64
+ModelStoreLookup(const char *name, int32 *version, Oid *store_relid)
+{
+	int64		id;
+
+	SPI_connect();
+	id = LookupDeployed(name, version, store_relid);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * Load and decode model version id into a StoredModel allocated in mcxt.
+ */
+StoredModel *
+ModelStoreLoadById(int64 id, MemoryContext mcxt)
+{
+	StoredModel *stored;
+
+	SPI_connect();
+	stored = FetchById(id, mcxt);
+	SPI_finish();
+	return stored;
+}
+
+/*
+ * Load the deployed version of a model (the pinned one, else the newest)
+ * into a StoredModel allocated in mcxt.
+ */
+StoredModel *
+ModelStoreLoad(const char *name, MemoryContext mcxt)
+{
+	StoredModel *stored;
+	int32		version;
+	Oid			store_relid;
+	int64		id;
+
+	SPI_connect();
+	id = LookupDeployed(name, &version, &store_relid);
+	stored = FetchById(id, mcxt);
+	SPI_finish();
+	return stored;
+}
+
+/*
+ * Fail unless version of the model exists.  SPI must be connected.
+ */
+static void
+CheckVersionExists(const char *name, int32 version)
+{
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+	RunQuery("SELECT 1 FROM lrml.models m"
+			 " WHERE m.name OPERATOR(pg_catalog.=) $1"
+			 " AND m.version OPERATOR(pg_catalog.=) $2",
+			 "ti", values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of model \"%s\" does not exist",
+						version, name)));
+}
+
+/*
+ * lrml.deploy(model text, version int): pin the version used for scoring
+ * by name, or with a NULL version return to the newest.
+ */
+PG_FUNCTION_INFO_V1(lrml_deploy);
+Datum
+lrml_deploy(PG_FUNCTION_ARGS)
+{
+	char	   *name = ModelNameArg(fcinfo, 0);
+	Datum		values[2];
+	bool		isnull[2] = {false, PG_ARGISNULL(1)};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = isnull[1] ? (Datum) 0 : PG_GETARG_DATUM(1);
+
+	SPI_connect();
+	LockModelName(name);
+	if (!CheckModelOwner(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+	if (!isnull[1])
+		CheckVersionExists(name, DatumGetInt32(values[1]));
+	RunQuery("UPDATE lrml.model_names SET deployed_version = $2"
+			 " WHERE name OPERATOR(pg_catalog.=) $1",
+			 "ti", values, isnull, SPI_OK_UPDATE);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * lrml.drop_model(model text, version int): drop one version, or the
+ * whole model (every version, its training logs and its name) when
+ * version is NULL.
+ *
+ * Dropping the pinned version unpins the model (scoring falls back to the
+ * newest); dropping the last version drops the name too, so the next
+ * training starts again at version 1 and may be done by any role.
+ */
+PG_FUNCTION_INFO_V1(lrml_drop_model);
+Datum
+lrml_drop_model(PG_FUNCTION_ARGS)
+{
+	char	   *name = ModelNameArg(fcinfo, 0);
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+
+	SPI_connect();
+	LockModelName(name);
+	if (!CheckModelOwner(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+
+	if (PG_ARGISNULL(1))
+	{
+		RunQuery("DELETE FROM lrml.model_names"
+				 " WHERE name OPERATOR(pg_catalog.=) $1",
+				 "t", values, NULL, SPI_OK_DELETE);
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+
+	CheckVersionExists(name, DatumGetInt32(values[1]));
+	RunQuery("DELETE FROM lrml.models"
+			 " WHERE name OPERATOR(pg_catalog.=) $1"
+			 " AND version OPERATOR(pg_catalog.=) $2",
+			 "ti", values, NULL, SPI_OK_DELETE);
+	RunQuery("UPDATE lrml.model_names SET deployed_version = NULL"
+			 " WHERE name OPERATOR(pg_catalog.=) $1"
+			 " AND deployed_version OPERATOR(pg_catalog.=) $2",
+			 "ti", values, NULL, SPI_OK_UPDATE);
+
+	/* the name goes with its last version */
+	RunQuery("DELETE FROM lrml.model_names n"
+			 " WHERE n.name OPERATOR(pg_catalog.=) $1"
+			 " AND NOT EXISTS (SELECT 1 FROM lrml.models m"
+			 " WHERE m.name OPERATOR(pg_catalog.=) n.name)",
+			 "t", values, NULL, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

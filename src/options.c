@@ -1,0 +1,1553 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *	  Parse, check and print the options of a training call.
+ *
+ * A training call takes its options as one jsonb object.  OptionsParse
+ * fills a TrainOptions with the defaults, then reads every key, checks its
+ * type and range, and raises an error on the first one that is wrong, all
+ * before any data is read.  OptionsToJsonb prints the resolved options,
+ * defaults included, for storing beside the model; parsing that output
+ * again gives the same TrainOptions.
+ *
+ * Every top-level key named in the design has one row in option_specs[]:
+ * its name, whether this version builds it, the kind of value it takes and
+ * its range, the optimizers or models it belongs to, and the field it
+ * fills.  Every schedule parameter has one row in schedule_params[].
+ * Enabling a key later is one row (and its field), not new parsing code.
+ * Keys, schedules and optimizers that the design names but this version
+ * does not build are refused with ERRCODE_FEATURE_NOT_SUPPORTED; any other
+ * unrecognized key or value with ERRCODE_INVALID_PARAMETER_VALUE, and the
+ * hint lists the valid ones.  Names match exactly: case and white space
+ * count.
+ *
+ * This file only reads the options: it knows nothing about tables, and the
+ * rates and updates themselves live in schedule.c and optimizer.c.
+ * Results are allocated in CurrentMemoryContext.
+ *
+ * src/options.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/varlena.h"
+
+#include "lrml.h"
+
+/* Longest value text shown in a detail message, in bytes. */
+#define MAX_VALUE_TEXT		60
+
+/* Kind of value an option takes. */
+typedef enum OptionType
+{
+	OPTION_NUMBER,				/* a finite number, stored as double */
+	OPTION_INTEGER,				/* an integer, stored as int or int64 */
+	OPTION_BOOLEAN,				/* true or false, stored as bool */
+	OPTION_CUSTOM				/* anything else: the row's parse function */
+} OptionType;
+
+/* Allowed range of a number or integer. */
+typedef enum RangeKind
+{
+	RANGE_ANY,					/* only the limits of the field's type */
+	RANGE_GT,					/* value > lo */
+	RANGE_GE,					/* value >= lo */
+	RANGE_GE_LT,				/* lo <= value < hi */
+	RANGE_GE_LE					/* lo <= value <= hi */
+} RangeKind;
+
+typedef struct ValueRule
+{
+	OptionType	type;
+	RangeKind	range;
+	double		lo;
+	double		hi;
+} ValueRule;
+
+/* Which training calls a key applies to. */
+typedef enum OptionScope
+{
+	SCOPE_ALL,
+	SCOPE_OPTIMIZER,			/* only with the optimizers in owners[] */
+	SCOPE_MODEL					/* only with the models in owners[] */
+} OptionScope;
+
+#define MAX_OWNERS 4
+
+struct OptionSpec;
+
+typedef void (*OptionParseFunc) (const struct OptionSpec *spec,
+								 JsonbValue *value, TrainOptions *opts);
+
+typedef struct OptionSpec
+{
+	const char *name;
+	bool		supported;		/* false: named in the design, not built */
+	ValueRule	rule;
+	OptionScope scope;
+	const char *owners[MAX_OWNERS]; /* optimizer or model names */
+	size_t		offset;			/* field of TrainOptions (plain types) */
+	size_t		size;
+	OptionParseFunc parse;		/* OPTION_CUSTOM */
+} OptionSpec;
+
+typedef struct ScheduleParam
+{
+	const char *schedule;
+	const char *name;
+	ValueRule	rule;
+	double		default_value;	/* cosine total: 0 means the run's length */
+	size_t		offset;			/* field of LearningSchedule; size 0: none */
+	size_t		size;
+} ScheduleParam;
+
+/* A set of names (models, optimizers, ...) and which of them are built. */
+typedef struct Vocabulary
+{
+	const char *what;			/* "optimizer", for messages */
+	const char *whats;			/* "optimizers" */
+	const char *const *names;
+	int			n_names;
+	bool		(*built) (const char *name);
+} Vocabulary;
+
+static void ParseModel(const OptionSpec *spec, JsonbValue *value,
+					   TrainOptions *opts);
+static void ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
+						   TrainOptions *opts);
+static void ParseSchedule(const OptionSpec *spec, JsonbValue *value,
+						  TrainOptions *opts);
+static void ParseScheduleUnit(const OptionSpec *spec, JsonbValue *value,
+							  TrainOptions *opts);
+static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
+							 TrainOptions *opts);
+static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
+							   TrainOptions *opts);
+
+/*
+ * Shorthands for the tables: the kind and range of a value, the calls a
+ * key applies to, and the field it fills.
+ */
+#define NUMBER_RULE(range, lo, hi)	{OPTION_NUMBER, range, lo, hi}
+#define INTEGER_RULE(range, lo, hi) {OPTION_INTEGER, range, lo, hi}
+#define BOOLEAN_RULE				{OPTION_BOOLEAN, RANGE_ANY, 0, 0}
+#define CUSTOM_RULE					{OPTION_CUSTOM, RANGE_ANY, 0, 0}
+#define FOR_ALL						SCOPE_ALL, {NULL}
+#define FOR_OPTIMIZERS(...)			SCOPE_OPTIMIZER, {__VA_ARGS__}
+#define FOR_MODELS(...)				SCOPE_MODEL, {__VA_ARGS__}
+#define FIELD(f) \
+	offsetof(TrainOptions, f), sizeof(((TrainOptions *) NULL)->f), NULL
+#define CUSTOM(fn)					0, 0, fn
+#define NO_FIELD					0, 0, NULL
+
+/*
+ * Every top-level option key of the design.  The supported ones are listed
+ * in this order in hints.
+ */
+static const OptionSpec option_specs[] = {
+	{"model", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseModel)},
+	{"optimizer", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseOptimizer)},
+	{"learning_rate", true, NUMBER_RULE(RANGE_GT, 0, 0), FOR_ALL,
+	FIELD(schedule.base_lr)},
+	{"schedule", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseSchedule)},
+	{"schedule_unit", true, CUSTOM_RULE, FOR_ALL,
+	CUSTOM(ParseScheduleUnit)},
+	{"epochs", true, INTEGER_RULE(RANGE_GE_LE, 1, 1000000), FOR_ALL,
+	FIELD(epochs)},
+	{"batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
+	FIELD(batch_size)},
+	{"l2", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(l2)},
+	{"validation_fraction", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_ALL,
+	FIELD(validation_fraction)},
+	{"seed", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(seed)},
+	{"class_weight", true, CUSTOM_RULE, FOR_MODELS("logistic"),
+	CUSTOM(ParseClassWeight)},
+	{"positive_class", true, CUSTOM_RULE, FOR_MODELS("logistic"),
+	CUSTOM(ParsePositiveClass)},
+	{"momentum", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_OPTIMIZERS("sgd"),
+	FIELD(optimizer.momentum)},
+	{"nesterov", true, BOOLEAN_RULE, FOR_OPTIMIZERS("sgd"),
+	FIELD(optimizer.nesterov)},
+	{"beta1", true, NUMBER_RULE(RANGE_GE_LT, 0, 1),
+	FOR_OPTIMIZERS("adam", "adamw"), FIELD(optimizer.beta1)},
+	{"beta2", true, NUMBER_RULE(RANGE_GE_LT, 0, 1),
+	FOR_OPTIMIZERS("adam", "adamw"), FIELD(optimizer.beta2)},
+	{"eps", true, NUMBER_RULE(RANGE_GT, 0, 0),
+	FOR_OPTIMIZERS("adagrad", "rmsprop", "adam", "adamw"),
+	FIELD(optimizer.eps)},
+	/* named in the design, not built yet */
+	{"weight_decay", false, NUMBER_RULE(RANGE_GE, 0, 0),
+	FOR_OPTIMIZERS("adamw"), NO_FIELD},
+	{"lr_scaling", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"base_batch_size", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
+	NO_FIELD},
+	{"warmup_epochs", false, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
+	NO_FIELD},
+	{"warmup_steps", false, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
+	NO_FIELD},
+	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"warm_start", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"verbose", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
+	{"early_stopping", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"divergence", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"l1", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, NO_FIELD},
+	{"hidden", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
+	{"activation", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
+	{"dropout", false, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_MODELS("mlp"),
+	NO_FIELD},
+	{"reset_optimizer", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
+	{"extend_categories", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
+	{"on_group_error", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"factors", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("mf", "bpr"),
+	NO_FIELD},
+	{"reg", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
+	NO_FIELD},
+	{"reg_bias", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
+	NO_FIELD},
+	{"biases", false, BOOLEAN_RULE, FOR_MODELS("mf", "bpr"), NO_FIELD},
+	{"negatives", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("bpr"),
+	NO_FIELD},
+	{"positive_threshold", false, NUMBER_RULE(RANGE_ANY, 0, 0),
+	FOR_MODELS("bpr"), NO_FIELD},
+	{"start_lr", false, NUMBER_RULE(RANGE_GT, 0, 0), FOR_ALL, NO_FIELD},
+	{"end_lr", false, NUMBER_RULE(RANGE_GT, 0, 0), FOR_ALL, NO_FIELD},
+	{"num_steps", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL, NO_FIELD}
+};
+
+#define N_OPTION_SPECS ((int) lengthof(option_specs))
+
+#define SFIELD(f) \
+	offsetof(LearningSchedule, f), sizeof(((LearningSchedule *) NULL)->f)
+#define NOT_BUILT(schedule, name) {schedule, name, CUSTOM_RULE, 0, 0, 0}
+
+/*
+ * Every schedule parameter of the design, with its default.  The rows of a
+ * schedule that is not built yet only name the parameter, so that it is
+ * recognized when given at the top level by mistake.
+ */
+static const ScheduleParam schedule_params[] = {
+	{"step", "step_size", INTEGER_RULE(RANGE_GE, 1, 0), 10,
+	SFIELD(step_size)},
+	{"step", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 0.1, SFIELD(gamma)},
+	{"exponential", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 0.9,
+	SFIELD(gamma)},
+	{"cosine", "total", INTEGER_RULE(RANGE_GE, 1, 0), 0, SFIELD(total)},
+	{"cosine", "min_lr", NUMBER_RULE(RANGE_GE, 0, 0), 0, SFIELD(min_lr)},
+	NOT_BUILT("multistep", "milestones"),
+	NOT_BUILT("multistep", "gamma"),
+	NOT_BUILT("inverse_time", "decay"),
+	NOT_BUILT("inverse_time", "power"),
+	NOT_BUILT("polynomial", "total"),
+	NOT_BUILT("polynomial", "end_lr"),
+	NOT_BUILT("polynomial", "power"),
+	NOT_BUILT("cosine_restarts", "period"),
+	NOT_BUILT("cosine_restarts", "mult"),
+	NOT_BUILT("cosine_restarts", "min_lr"),
+	NOT_BUILT("cyclic", "base_lr"),
+	NOT_BUILT("cyclic", "max_lr"),
+	NOT_BUILT("cyclic", "step_size"),
+	NOT_BUILT("cyclic", "mode"),
+	NOT_BUILT("cyclic", "gamma"),
+	NOT_BUILT("one_cycle", "max_lr"),
+	NOT_BUILT("one_cycle", "total"),
+	NOT_BUILT("one_cycle", "pct_start"),
+	NOT_BUILT("one_cycle", "div_factor"),
+	NOT_BUILT("one_cycle", "final_div_factor"),
+	NOT_BUILT("plateau", "factor"),
+	NOT_BUILT("plateau", "patience"),
+	NOT_BUILT("plateau", "threshold"),
+	NOT_BUILT("plateau", "cooldown"),
+	NOT_BUILT("plateau", "min_lr")
+};
+
+#define N_SCHEDULE_PARAMS ((int) lengthof(schedule_params))
+
+/* Names of the design; schedule.c and optimizer.c say which are built. */
+static const char *const model_names[] = {
+	"logistic", "linear", "mlp", "mf", "bpr"
+};
+static const char *const optimizer_names[] = {
+	"sgd", "adagrad", "rmsprop", "adam", "adamw"
+};
+static const char *const schedule_names[] = {
+	"constant", "step", "multistep", "exponential", "inverse_time",
+	"polynomial", "cosine", "cosine_restarts", "cyclic", "one_cycle",
+	"plateau"
+};
+static const char *const unit_names[] = {"epoch", "step"};
+
+static bool ModelBuilt(const char *name);
+static bool OptimizerBuilt(const char *name);
+static bool ScheduleBuilt(const char *name);
+static bool AlwaysBuilt(const char *name);
+
+static const Vocabulary model_vocabulary = {
+	"model", "models", model_names, lengthof(model_names), ModelBuilt
+};
+static const Vocabulary optimizer_vocabulary = {
+	"optimizer", "optimizers", optimizer_names, lengthof(optimizer_names),
+	OptimizerBuilt
+};
+static const Vocabulary schedule_vocabulary = {
+	"learning rate schedule", "schedules", schedule_names,
+	lengthof(schedule_names), ScheduleBuilt
+};
+static const Vocabulary unit_vocabulary = {
+	"schedule unit", "schedule units", unit_names, lengthof(unit_names),
+	AlwaysBuilt
+};
+
+
+/*
+ * Names and messages
+ */
+
+/* Map a model name to its kind; return false if this build has none. */
+static bool
+ModelFromName(const char *name, ModelKind *kind)
+{
+	if (strcmp(name, "logistic") == 0)
+		*kind = MODEL_LOGISTIC;
+	else if (strcmp(name, "linear") == 0)
+		*kind = MODEL_LINEAR;
+	else
+		return false;
+	return true;
+}
+
+static bool
+ModelBuilt(const char *name)
+{
+	ModelKind	kind;
+
+	return ModelFromName(name, &kind);
+}
+
+static bool
+OptimizerBuilt(const char *name)
+{
+	OptimizerKind kind;
+
+	return OptimizerFromName(name, &kind);
+}
+
+static bool
+ScheduleBuilt(const char *name)
+{
+	ScheduleKind kind;
+
+	return ScheduleFromName(name, &kind);
+}
+
+static bool
+AlwaysBuilt(const char *name)
+{
+	return true;
+}
+
+/*
+ * Return the name of a model kind, as written in the options: "logistic"
+ * or "linear".
+ */
+const char *
+ModelKindName(ModelKind kind)
+{
+	switch (kind)
+	{
+		case MODEL_LOGISTIC:
+			return "logistic";
+		case MODEL_LINEAR:
+			return "linear";
+	}
+	elog(ERROR, "unrecognized model kind: %d", (int) kind);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Return names quoted and joined for a message: "a", "b" and "c". */
+static char *
+QuotedList(const char *const *names, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, i == n - 1 ? " and " : ", ");
+		appendStringInfo(&buf, "\"%s\"", names[i]);
+	}
+	return buf.data;
+}
+
+/*
+ * Return the candidate closest to given by edit distance, if it is close
+ * enough to be a likely typing slip ("adam " for "adam"), else NULL.
+ */
+static const char *
+ClosestName(const char *given, const char *const *names, int n)
+{
+	int			given_len = strlen(given);
+	int			max_d = Max(1, given_len / 4);
+	const char *best = NULL;
+	int			best_d = max_d + 1;
+
+	/* the distance costs O(len^2); long input is no typing slip */
+	if (given_len > 64)
+		return NULL;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			d = varstr_levenshtein_less_equal(given, given_len,
+													  names[i],
+													  strlen(names[i]),
+													  1, 1, 1, max_d, true);
+
+		if (d < best_d)
+		{
+			best = names[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* Collect the names of a vocabulary that this version builds. */
+static int
+BuiltNames(const Vocabulary *voc, const char **out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < voc->n_names; i++)
+	{
+		if (voc->built(voc->names[i]))
+			out[n++] = voc->names[i];
+	}
+	return n;
+}
+
+/* Return text, cut to MAX_VALUE_TEXT bytes with "..." if longer. */
+static char *
+ClipText(char *text)
+{
+	int			len = strlen(text);
+
+	if (len <= MAX_VALUE_TEXT)
+		return text;
+	len = pg_mbcliplen(text, len, MAX_VALUE_TEXT - 3);
+	return psprintf("%.*s...", len, text);
+}
+
+/*
+ * Return the text of a JSON number for messages: as written, unless that
+ * is long (1e400 prints 401 digits), then in scientific notation.
+ */
+static char *
+NumericText(Numeric num)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+														   NumericGetDatum(num)));
+	int			count = 0;
+	int			significant = 0;
+
+	if (strlen(text) <= 20)
+		return text;
+
+	/* keep the significant digits, up to 15 */
+	for (const char *p = strpbrk(text, "123456789"); p && *p; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+			count++;
+		if (*p >= '1' && *p <= '9')
+			significant = count;
+	}
+	return numeric_out_sci(num, Max(0, Min(significant, 15) - 1));
+}
+
+/* Return a JSON value as JSON text for messages, clipped. */
+static char *
+ValueText(JsonbValue *v)
+{
+	StringInfoData buf;
+
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvBool:
+			return v->val.boolean ? "true" : "false";
+		case jbvNumeric:
+			return NumericText(v->val.numeric);
+		case jbvString:
+			initStringInfo(&buf);
+			escape_json(&buf, pnstrdup(v->val.string.val,
+									   v->val.string.len));
+			return ClipText(buf.data);
+		case jbvBinary:
+			return ClipText(JsonbToCString(NULL, v->val.binary.data,
+										   v->val.binary.len));
+		default:
+			elog(ERROR, "unexpected jsonb value type: %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Describe a JSON value for a detail message: the string "fast". */
+static char *
+ValueDescription(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return psprintf("the string %s", ValueText(v));
+		case jbvNumeric:
+			return psprintf("the number %s", ValueText(v));
+		case jbvBinary:
+			if (JsonContainerIsArray(v->val.binary.data))
+				return psprintf("the array %s", ValueText(v));
+			return psprintf("the object %s", ValueText(v));
+		default:
+			return ValueText(v);
+	}
+}
+
+/* Return the subject of messages about a key: option "epochs". */
+static char *
+OptionSubject(const char *key)
+{
+	return psprintf("option \"%s\"", key);
+}
+
+/* Return the subject of messages about a schedule parameter. */
+static char *
+ParamSubject(const char *schedule, const char *key)
+{
+	return psprintf("parameter \"%s\" of schedule \"%s\"", key, schedule);
+}
+
+/* Return a JSON string value as a C string. */
+static char *
+StringValue(JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+
+/*
+ * Values: types and ranges
+ */
+
+/* Report a value whose JSON type is wrong; expected is "number" etc. */
+static void
+WrongType(const char *subject, const char *expected, JsonbValue *v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be %s", subject, expected),
+			 errdetail("The value given was %s.", ValueDescription(v))));
+}
+
+/*
+ * Report a value outside its range.  lo and hi are the bounds as text;
+ * given is the value as written.
+ */
+static void
+OutOfRange(const char *subject, RangeKind range, const char *lo,
+		   const char *hi, const char *given)
+{
+	switch (range)
+	{
+		case RANGE_GT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be greater than %s", subject, lo),
+					 errdetail("The value given was %s.", given)));
+			break;
+		case RANGE_GE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be at least %s", subject, lo),
+					 errdetail("The value given was %s.", given)));
+			break;
+		case RANGE_GE_LT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be at least %s and less than %s",
+							subject, lo, hi),
+					 errdetail("The value given was %s.", given)));
+			break;
+		case RANGE_GE_LE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be at least %s and at most %s",
+							subject, lo, hi),
+					 errdetail("The value given was %s.", given)));
+			break;
+		case RANGE_ANY:
+			elog(ERROR, "value out of range without a range");
+	}
+}
+
+/* Return a bound of a range as text: integers without a decimal point. */
+static char *
+BoundText(double x)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (x == floor(x) && fabs(x) < 1e15)
+		return psprintf("%.0f", x);
+	double_to_shortest_decimal_buf(x, buf);
+	return pstrdup(buf);
+}
+
+/* Check that x lies in the range of rule; given is x as written. */
+static void
+CheckRange(const char *subject, const ValueRule *rule, double x,
+		   const char *given)
+{
+	bool		ok;
+
+	switch (rule->range)
+	{
+		case RANGE_GT:
+			ok = x > rule->lo;
+			break;
+		case RANGE_GE:
+			ok = x >= rule->lo;
+			break;
+		case RANGE_GE_LT:
+			ok = x >= rule->lo && x < rule->hi;
+			break;
+		case RANGE_GE_LE:
+			ok = x >= rule->lo && x <= rule->hi;
+			break;
+		default:
+			ok = true;
+			break;
+	}
+	if (!ok)
+		OutOfRange(subject, rule->range, BoundText(rule->lo),
+				   BoundText(rule->hi), given);
+}
+
+/*
+ * Return a JSON number as a double, refusing other types, values that do
+ * not fit in a double (1e400, 1e-400) and values out of the rule's range.
+ *
+ * jsonb numbers are exact decimals that may exceed the double range, and
+ * the numeric-to-double cast would raise its own error; so convert the
+ * decimal text with strtod and check for ERANGE.  A string such as "NaN"
+ * or "Infinity" is not a number, but it gets the message about finite
+ * numbers, which is what its writer needs to read.
+ */
+static double
+NumberValue(const char *subject, const ValueRule *rule, JsonbValue *v)
+{
+	char	   *text;
+	char	   *end;
+	double		x;
+
+	if (v->type == jbvString)
+	{
+		char	   *s = StringValue(v);
+
+		x = strtod(s, &end);
+		if (end != s && *end == '\0' && !isfinite(x))
+			WrongType(subject, "a finite number", v);
+	}
+	if (v->type != jbvNumeric)
+		WrongType(subject, "a number", v);
+
+	text = DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	x = strtod(text, &end);
+	if (errno == ERANGE && fabs(x) > 1.0)
+		WrongType(subject, "a finite number", v);
+	if (errno == ERANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range for type double precision",
+						subject),
+				 errdetail("The value given was %s.", ValueText(v))));
+	if (*end != '\0' || !isfinite(x))
+		elog(ERROR, "could not convert jsonb number \"%s\" to double", text);
+
+	CheckRange(subject, rule, x, ValueText(v));
+	return x;
+}
+
+/*
+ * Return a JSON number that must be an integer between the rule's bounds
+ * and max, the largest value of the field it is stored in.  The decimal
+ * text is parsed exactly, so the int64 limits are exact; 3.0 counts as an
+ * integer, 3.5 does not.
+ */
+static int64
+IntegerValue(const char *subject, const ValueRule *rule, int64 max,
+			 JsonbValue *v)
+{
+	char	   *text;
+	char	   *point;
+	char	   *end;
+	int64		x;
+
+	if (v->type != jbvNumeric)
+		WrongType(subject, "an integer", v);
+
+	text = DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(v->val.numeric)));
+	point = strchr(text, '.');
+	if (point != NULL)
+	{
+		if (point[strspn(point + 1, "0") + 1] != '\0')
+			WrongType(subject, "an integer", v);
+		*point = '\0';
+	}
+
+	errno = 0;
+	x = strtoll(text, &end, 10);
+	if (*end != '\0')
+		elog(ERROR, "could not convert jsonb number \"%s\" to integer", text);
+	if (errno == ERANGE || x > max)
+	{
+		char	   *hi = psprintf(INT64_FORMAT, max);
+
+		/* an explicit upper bound is below max */
+		if (rule->range == RANGE_GE_LE)
+			hi = BoundText(rule->hi);
+		OutOfRange(subject, RANGE_GE_LE, BoundText(rule->lo), hi,
+				   ValueText(v));
+	}
+
+	CheckRange(subject, rule, (double) x, ValueText(v));
+	return x;
+}
+
+/*
+ * Parse a value of a plain type (number, integer, boolean) by its rule
+ * and store it at base + offset, a field of the given size.
+ */
+static void
+ParsePlain(const char *subject, const ValueRule *rule, JsonbValue *v,
+		   void *base, size_t offset, size_t size)
+{
+	char	   *field = (char *) base + offset;
+
+	switch (rule->type)
+	{
+		case OPTION_NUMBER:
+			Assert(size == sizeof(double));
+			*(double *) field = NumberValue(subject, rule, v);
+			break;
+		case OPTION_INTEGER:
+			if (size == sizeof(int64))
+				*(int64 *) field = IntegerValue(subject, rule, PG_INT64_MAX,
+												v);
+			else if (size == sizeof(int))
+				*(int *) field = (int) IntegerValue(subject, rule, INT_MAX,
+													v);
+			else
+				elog(ERROR, "unexpected integer option size: %d", (int) size);
+			break;
+		case OPTION_BOOLEAN:
+			Assert(size == sizeof(bool));
+			if (v->type != jbvBool)
+				WrongType(subject, "a boolean", v);
+			*(bool *) field = v->val.boolean;
+			break;
+		case OPTION_CUSTOM:
+			elog(ERROR, "option without a plain type has no field");
+	}
+}
+
+/*
+ * Return the name given as v, which must be a string naming a built member
+ * of voc.  subject names the key for a type error.
+ */
+static char *
+VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
+{
+	const char *valid[16];
+	int			n_valid;
+	char	   *name;
+	const char *closest;
+
+	if (v->type != jbvString)
+		WrongType(subject, "a string", v);
+	name = StringValue(v);
+
+	Assert(voc->n_names <= (int) lengthof(valid));
+	n_valid = BuiltNames(voc, valid);
+
+	for (int i = 0; i < voc->n_names; i++)
+	{
+		if (strcmp(voc->names[i], name) != 0)
+			continue;
+		if (!voc->built(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s \"%s\" is not supported in this version of lrml",
+							voc->what, name),
+					 errhint("Valid %s are %s.", voc->whats,
+							 QuotedList(valid, n_valid))));
+		return name;
+	}
+
+	closest = ClosestName(name, valid, n_valid);
+	if (closest != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized %s: %s", voc->what, ValueText(v)),
+				 errhint("Perhaps you meant \"%s\".  Valid %s are %s.",
+						 closest, voc->whats, QuotedList(valid, n_valid))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized %s: %s", voc->what, ValueText(v)),
+			 errhint("Valid %s are %s.", voc->whats,
+					 QuotedList(valid, n_valid))));
+	return NULL;				/* keep compiler quiet */
+}
+
+
+/*
+ * Options with their own syntax
+ */
+
+static void
+ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &model_vocabulary, value);
+
+	if (!ModelFromName(name, &opts->model))
+		elog(ERROR, "model \"%s\" has no kind", name);
+}
+
+static void
+ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
+			   TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &optimizer_vocabulary, value);
+
+	if (!OptimizerFromName(name, &opts->optimizer.kind))
+		elog(ERROR, "optimizer \"%s\" has no kind", name);
+}
+
+static void
+ParseScheduleUnit(const OptionSpec *spec, JsonbValue *value,
+				  TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &unit_vocabulary, value);
+
+	opts->schedule.unit_step = strcmp(name, "step") == 0;
+}
+
+/* class_weight: "balanced", or the weight of a positive row (> 0). */
+static void
+ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
+				 TrainOptions *opts)
+{
+	static const ValueRule positive = NUMBER_RULE(RANGE_GT, 0, 0);
+
+	if (value->type == jbvString &&
+		strcmp(StringValue(value), "balanced") == 0)
+	{
+		opts->class_weight_balanced = true;
+		opts->class_weight = 1.0;
+		return;
+	}
+	if (value->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be \"balanced\" or a number",
+						spec->name),
+				 errdetail("The value given was %s.",
+						   ValueDescription(value))));
+
+	opts->class_weight_balanced = false;
+	opts->class_weight = NumberValue(OptionSubject(spec->name), &positive,
+									 value);
+}
+
+/*
+ * positive_class: the label value of the positive class, kept as text.
+ *
+ * A string is kept as given, a number as written in the JSON (1, 2.5), a
+ * boolean as "true" or "false".  The caller compares it with the text of
+ * each label value, case-insensitively, so that "true" also matches a
+ * label column whose text is "True"; a boolean label column is compared by
+ * value rather than by its text ("t").
+ */
+static void
+ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
+				   TrainOptions *opts)
+{
+	switch (value->type)
+	{
+		case jbvString:
+			opts->positive_class = StringValue(value);
+			break;
+		case jbvNumeric:
+			opts->positive_class =
+				DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(value->val.numeric)));
+			break;
+		case jbvBool:
+			opts->positive_class = pstrdup(value->val.boolean ?
+										   "true" : "false");
+			break;
+		default:
+			WrongType(OptionSubject(spec->name),
+					  "a string, a number or a boolean", value);
+	}
+}
+
+/* Return the row of schedule_params for a schedule and key, or NULL. */
+static const ScheduleParam *
+FindScheduleParam(const char *schedule, const char *key)
+{
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		if (strcmp(schedule_params[i].schedule, schedule) == 0 &&
+			strcmp(schedule_params[i].name, key) == 0)
+			return &schedule_params[i];
+	}
+	return NULL;
+}
+
+/* Set a schedule's kind and the defaults of all its parameters. */
+static void
+SetSchedule(LearningSchedule *s, const char *name)
+{
+	if (!ScheduleFromName(name, &s->kind))
+		elog(ERROR, "schedule \"%s\" has no kind", name);
+
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		const ScheduleParam *param = &schedule_params[i];
+		char	   *field = (char *) s + param->offset;
+
+		if (strcmp(param->schedule, name) != 0)
+			continue;
+		if (param->rule.type == OPTION_NUMBER)
+			*(double *) field = param->default_value;
+		else if (param->rule.type == OPTION_INTEGER &&
+				 param->size == sizeof(int64))
+			*(int64 *) field = (int64) param->default_value;
+		else if (param->rule.type == OPTION_INTEGER)
+			*(int *) field = (int) param->default_value;
+		else
+			elog(ERROR, "schedule parameter \"%s\" has no default",
+				 param->name);
+	}
+}
+
+/* Report a key of a schedule object that the schedule does not take. */
+static void
+NoSuchParam(const char *schedule, const char *key)
+{
+	const char *names[N_SCHEDULE_PARAMS];
+	int			n = 0;
+
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		if (strcmp(schedule_params[i].schedule, schedule) == 0)
+			names[n++] = schedule_params[i].name;
+	}
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule \"%s\" has no parameter \"%s\"",
+						schedule, key),
+				 errhint("Schedule \"%s\" takes no parameters.", schedule)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("schedule \"%s\" has no parameter \"%s\"",
+					schedule, key),
+			 errhint("The parameters of schedule \"%s\" are %s.",
+					 schedule, QuotedList(names, n))));
+}
+
+/*
+ * schedule: a name, taking that schedule's defaults, or an object with a
+ * "name" key and any of that schedule's parameters.
+ */
+static void
+ParseSchedule(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	JsonbContainer *obj;
+	JsonbValue	name_value;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *name;
+	char	   *key = NULL;
+
+	if (value->type == jbvString)
+	{
+		name = VocabularyValue(OptionSubject(spec->name),
+							   &schedule_vocabulary, value);
+		SetSchedule(&opts->schedule, name);
+		return;
+	}
+	if (value->type != jbvBinary ||
+		!JsonContainerIsObject(value->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a string or an object",
+						spec->name),
+				 errdetail("The value given was %s.", ValueDescription(value)),
+				 errhint("Give a schedule name, such as \"cosine\", or an object such as {\"name\": \"step\", \"step_size\": 10}.")));
+
+	/* 1. the name, which says what the other keys mean */
+	obj = value->val.binary.data;
+	if (getKeyJsonValueFromContainer(obj, "name", 4, &name_value) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" has no \"name\" key", spec->name),
+				 errdetail("The value given was %s.", ValueText(value)),
+				 errhint("Give a schedule name, such as \"cosine\", or an object such as {\"name\": \"step\", \"step_size\": 10}.")));
+	name = VocabularyValue("the \"name\" of option \"schedule\"",
+						   &schedule_vocabulary, &name_value);
+	SetSchedule(&opts->schedule, name);
+
+	/* 2. every other key must be a parameter of that schedule */
+	it = JsonbIteratorInit(obj);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const ScheduleParam *param;
+
+		if (tok == WJB_KEY)
+		{
+			key = StringValue(&v);
+			continue;
+		}
+		if (tok != WJB_VALUE || strcmp(key, "name") == 0)
+			continue;
+
+		param = FindScheduleParam(name, key);
+		if (param == NULL)
+			NoSuchParam(name, key);
+		ParsePlain(ParamSubject(name, key), &param->rule, &v,
+				   &opts->schedule, param->offset, param->size);
+	}
+}
+
+
+/*
+ * Keys of the options object
+ */
+
+/* Return the row of option_specs for a key, or NULL. */
+static const OptionSpec *
+FindOption(const char *key)
+{
+	for (int i = 0; i < N_OPTION_SPECS; i++)
+	{
+		if (strcmp(option_specs[i].name, key) == 0)
+			return &option_specs[i];
+	}
+	return NULL;
+}
+
+/*
+ * Return the schedule name given in options, as a string or as the name of
+ * a schedule object, or "" if there is none.
+ */
+static char *
+GivenScheduleName(Jsonb *options)
+{
+	JsonbValue	v;
+	JsonbValue	name;
+
+	if (getKeyJsonValueFromContainer(&options->root, "schedule", 8,
+									 &v) == NULL)
+		return "";
+	if (v.type == jbvString)
+		return StringValue(&v);
+	if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data) &&
+		getKeyJsonValueFromContainer(v.val.binary.data, "name", 4,
+									 &name) != NULL &&
+		name.type == jbvString)
+		return StringValue(&name);
+	return "";
+}
+
+/*
+ * Report a top-level key that is a schedule parameter: it belongs inside
+ * the schedule object.  The hint's example uses the schedule given in the
+ * options if it takes this parameter, else a built schedule that does.
+ */
+static void
+MisplacedScheduleParam(const char *key, JsonbValue *value, Jsonb *options)
+{
+	const char *owners[N_SCHEDULE_PARAMS];
+	int			n = 0;
+	const char *example = NULL;
+	const char *given = GivenScheduleName(options);
+
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		const char *schedule = schedule_params[i].schedule;
+
+		if (strcmp(schedule_params[i].name, key) != 0)
+			continue;
+		owners[n++] = schedule;
+		if (strcmp(schedule, given) == 0)
+			example = schedule;
+		else if (example == NULL && ScheduleBuilt(schedule))
+			example = schedule;
+	}
+	Assert(n > 0);
+	if (example == NULL)
+		example = owners[0];
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized option \"%s\"", key),
+			 errdetail_plural("\"%s\" is a parameter of schedule %s.",
+							  "\"%s\" is a parameter of schedules %s.",
+							  n, key, QuotedList(owners, n)),
+			 errhint("Schedule parameters go inside the schedule object, for example {\"schedule\": {\"name\": \"%s\", \"%s\": %s}}.",
+					 example, key, ValueText(value))));
+}
+
+/*
+ * Check that a key of options is a supported option; report it otherwise.
+ */
+static const OptionSpec *
+CheckKey(const char *key, JsonbValue *value, Jsonb *options)
+{
+	const OptionSpec *spec = FindOption(key);
+	const char *valid[N_OPTION_SPECS];
+	int			n_valid = 0;
+	const char *closest;
+
+	if (spec != NULL && spec->supported)
+		return spec;
+	if (spec != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("option \"%s\" is not supported in this version of lrml",
+						key)));
+
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		if (strcmp(schedule_params[i].name, key) == 0)
+			MisplacedScheduleParam(key, value, options);
+	}
+
+	for (int i = 0; i < N_OPTION_SPECS; i++)
+	{
+		if (option_specs[i].supported)
+			valid[n_valid++] = option_specs[i].name;
+	}
+	closest = ClosestName(key, valid, n_valid);
+	if (closest != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized option \"%s\"", key),
+				 errhint("Perhaps you meant \"%s\".  Valid options are %s.",
+						 closest, QuotedList(valid, n_valid))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized option \"%s\"", key),
+			 errhint("Valid options are %s.", QuotedList(valid, n_valid))));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Return whether a key applies with the chosen optimizer and model; if
+ * report, raise an error when it does not.
+ */
+static bool
+InScope(const OptionSpec *spec, const TrainOptions *opts, bool report)
+{
+	const char *what;
+	const char *chosen;
+	const char *owners[MAX_OWNERS];
+	int			n = 0;
+
+	if (spec->scope == SCOPE_ALL)
+		return true;
+	if (spec->scope == SCOPE_OPTIMIZER)
+	{
+		what = "optimizer";
+		chosen = OptimizerName(opts->optimizer.kind);
+	}
+	else
+	{
+		what = "model";
+		chosen = ModelKindName(opts->model);
+	}
+
+	for (int i = 0; i < MAX_OWNERS && spec->owners[i] != NULL; i++)
+	{
+		if (strcmp(spec->owners[i], chosen) == 0)
+			return true;
+		if (spec->scope == SCOPE_OPTIMIZER ?
+			OptimizerBuilt(spec->owners[i]) : ModelBuilt(spec->owners[i]))
+			owners[n++] = spec->owners[i];
+	}
+	if (!report)
+		return false;
+
+	if (n == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" applies only to %s %s",
+						spec->name, what, QuotedList(owners, n)),
+				 errdetail("The %s is \"%s\".", what, chosen),
+				 errhint("Remove \"%s\", or set \"%s\" to %s.",
+						 spec->name, what, QuotedList(owners, n))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" applies only to %ss %s",
+					spec->name, what, QuotedList(owners, n)),
+			 errdetail("The %s is \"%s\".", what, chosen)));
+	return false;				/* keep compiler quiet */
+}
+
+/* Parse the value of one supported key into opts. */
+static void
+ParseOption(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	if (spec->rule.type == OPTION_CUSTOM)
+		spec->parse(spec, value, opts);
+	else
+		ParsePlain(OptionSubject(spec->name), &spec->rule, value, opts,
+				   spec->offset, spec->size);
+}
+
+/* Check the conditions that involve more than one option. */
+static void
+CheckCombinations(const TrainOptions *opts)
+{
+	const LearningSchedule *s = &opts->schedule;
+
+	if (opts->optimizer.kind == OPTIMIZER_SGD && opts->optimizer.nesterov &&
+		opts->optimizer.momentum == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"nesterov\" requires a momentum greater than 0"),
+				 errhint("Set \"momentum\" as well, for example to 0.9.")));
+
+	if (s->kind == SCHEDULE_COSINE && s->min_lr > s->base_lr)
+	{
+		char		lr[DOUBLE_SHORTEST_DECIMAL_LEN];
+		char		min_lr[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+		double_to_shortest_decimal_buf(s->base_lr, lr);
+		double_to_shortest_decimal_buf(s->min_lr, min_lr);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"min_lr\" of schedule \"cosine\" must be at most the learning rate"),
+				 errdetail("The value given was %s, and the learning rate is %s.",
+						   min_lr, lr)));
+	}
+}
+
+/*
+ * Fill opts with the defaults of every option.
+ */
+void
+OptionsDefaults(TrainOptions *opts)
+{
+	memset(opts, 0, sizeof(TrainOptions));
+	opts->model = MODEL_LOGISTIC;
+
+	opts->optimizer.kind = OPTIMIZER_ADAM;
+	opts->optimizer.momentum = 0.0;
+	opts->optimizer.nesterov = false;
+	opts->optimizer.beta1 = 0.9;
+	opts->optimizer.beta2 = 0.999;
+	opts->optimizer.eps = 1e-8;
+
+	SetSchedule(&opts->schedule, "constant");
+	opts->schedule.base_lr = 0.01;
+	opts->schedule.unit_step = false;
+
+	opts->epochs = 50;
+	opts->batch_size = 256;
+	opts->l2 = 1e-4;
+	opts->validation_fraction = 0.2;
+	opts->seed = 1;
+	opts->class_weight_balanced = false;
+	opts->class_weight = 1.0;
+	opts->positive_class = NULL;
+}
+
+/*
+ * Fill opts from the jsonb object options (NULL: all defaults).
+ *
+ * 1. Fill in the defaults.
+ * 2. Check that options is an object and collect its keys and values.
+ * 3. Check every key: unrecognized, unsupported and misplaced keys are
+ *    refused in key order.
+ * 4. Read model and optimizer first, since they decide which of the other
+ *    keys apply; then every other key, checking its scope, type and range.
+ * 5. Check the conditions between options.
+ *
+ * The schedule's total is left at 0 ("the run's length") unless given:
+ * call ScheduleResolve once the run's length is known.
+ */
+void
+OptionsParse(Jsonb *options, TrainOptions *opts)
+{
+	int			n_pairs;
+	char	  **keys;
+	JsonbValue *values;
+	const OptionSpec **specs;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			n = 0;
+
+	/* 1 */
+	OptionsDefaults(opts);
+	if (options == NULL)
+		return;
+
+	/* 2 */
+	if (JB_ROOT_IS_SCALAR(options) || !JB_ROOT_IS_OBJECT(options))
+	{
+		JsonbValue	root;
+
+		if (!JsonbExtractScalar(&options->root, &root))
+		{
+			root.type = jbvBinary;
+			root.val.binary.data = &options->root;
+			root.val.binary.len = VARSIZE(options) - VARHDRSZ;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errdetail("The value given was %s.", ValueDescription(&root)),
+				 errhint("Write the options as an object, for example {\"learning_rate\": 0.1, \"epochs\": 20}.")));
+	}
+
+	n_pairs = JsonContainerSize(&options->root);
+	keys = (char **) palloc0(sizeof(char *) * (n_pairs + 1));
+	values = (JsonbValue *) palloc0(sizeof(JsonbValue) * (n_pairs + 1));
+	specs = (const OptionSpec **) palloc0(sizeof(OptionSpec *) *
+										  (n_pairs + 1));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			keys[n] = StringValue(&v);
+		else if (tok == WJB_VALUE)
+			values[n++] = v;
+	}
+	Assert(n == n_pairs);
+
+	/* 3 */
+	for (int i = 0; i < n; i++)
+		specs[i] = CheckKey(keys[i], &values[i], options);
+
+	/* 4 */
+	for (int i = 0; i < n; i++)
+	{
+		if (specs[i]->parse == ParseModel ||
+			specs[i]->parse == ParseOptimizer)
+			ParseOption(specs[i], &values[i], opts);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (specs[i]->parse == ParseModel ||
+			specs[i]->parse == ParseOptimizer)
+			continue;
+		InScope(specs[i], opts, true);
+		ParseOption(specs[i], &values[i], opts);
+	}
+
+	/* 5 */
+	CheckCombinations(opts);
+}
+
+
+/*
+ * Printing the resolved options
+ */
+
+/* Push a key into an object being built. */
+static void
+PushKey(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = pstrdup(key);
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+static void
+PushString(JsonbParseState **state, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	PushKey(state, key);
+	v.type = jbvString;
+	v.val.string.val = pstrdup(value);
+	v.val.string.len = strlen(value);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * Push a double as a JSON number in its shortest exact decimal form, so
+ * that reading it back gives the same double.
+ */
+static void
+PushNumber(JsonbParseState **state, const char *key, double value)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+	JsonbValue	v;
+
+	if (!isfinite(value))
+		elog(ERROR, "option \"%s\" is not finite", key);
+	double_to_shortest_decimal_buf(value, buf);
+
+	PushKey(state, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+														CStringGetDatum(buf),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)));
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+static void
+PushInteger(JsonbParseState **state, const char *key, int64 value)
+{
+	JsonbValue	v;
+
+	PushKey(state, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+														Int64GetDatum(value)));
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+static void
+PushBool(JsonbParseState **state, const char *key, bool value)
+{
+	JsonbValue	v;
+
+	PushKey(state, key);
+	v.type = jbvBool;
+	v.val.boolean = value;
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* Push a field of a plain type, read from base + offset. */
+static void
+PushPlain(JsonbParseState **state, const char *key, const ValueRule *rule,
+		  const void *base, size_t offset, size_t size)
+{
+	const char *field = (const char *) base + offset;
+
+	if (rule->type == OPTION_NUMBER)
+		PushNumber(state, key, *(const double *) field);
+	else if (rule->type == OPTION_INTEGER && size == sizeof(int64))
+		PushInteger(state, key, *(const int64 *) field);
+	else if (rule->type == OPTION_INTEGER)
+		PushInteger(state, key, *(const int *) field);
+	else if (rule->type == OPTION_BOOLEAN)
+		PushBool(state, key, *(const bool *) field);
+	else
+		elog(ERROR, "option \"%s\" has no plain type", key);
+}
+
+/* Push the schedule object: its name and every parameter. */
+static void
+PushSchedule(JsonbParseState **state, const LearningSchedule *s)
+{
+	const char *name = ScheduleName(s->kind);
+
+	PushKey(state, "schedule");
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	PushString(state, "name", name);
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		const ScheduleParam *param = &schedule_params[i];
+
+		if (strcmp(param->schedule, name) != 0)
+			continue;
+		/* a cosine total of 0 means "the run's length", not resolved yet */
+		if (s->kind == SCHEDULE_COSINE && strcmp(param->name, "total") == 0 &&
+			s->total == 0)
+			continue;
+		PushPlain(state, param->name, &param->rule, s, param->offset,
+				  param->size);
+	}
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * Return the resolved options as a jsonb object, for storing beside the
+ * model: every supported key that applies to the chosen model and
+ * optimizer, defaults included, with the schedule as an object holding
+ * its name and all its parameters, and positive_class only if it was
+ * given.  Parsing the result again gives the same options.  Call
+ * ScheduleResolve first, so that a cosine schedule's total is known (it is
+ * left out while it is 0).
+ */
+Jsonb *
+OptionsToJsonb(const TrainOptions *opts)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < N_OPTION_SPECS; i++)
+	{
+		const OptionSpec *spec = &option_specs[i];
+
+		if (!spec->supported || !InScope(spec, opts, false))
+			continue;
+
+		if (spec->rule.type != OPTION_CUSTOM)
+			PushPlain(&state, spec->name, &spec->rule, opts, spec->offset,
+					  spec->size);
+		else if (spec->parse == ParseModel)
+			PushString(&state, spec->name, ModelKindName(opts->model));
+		else if (spec->parse == ParseOptimizer)
+			PushString(&state, spec->name,
+					   OptimizerName(opts->optimizer.kind));
+		else if (spec->parse == ParseSchedule)
+			PushSchedule(&state, &opts->schedule);
+		else if (spec->parse == ParseScheduleUnit)
+			PushString(&state, spec->name,
+					   opts->schedule.unit_step ? "step" : "epoch");
+		else if (spec->parse == ParseClassWeight &&
+				 opts->class_weight_balanced)
+			PushString(&state, spec->name, "balanced");
+		else if (spec->parse == ParseClassWeight)
+			PushNumber(&state, spec->name, opts->class_weight);
+		else if (spec->parse == ParsePositiveClass &&
+				 opts->positive_class != NULL)
+			PushString(&state, spec->name, opts->positive_class);
+		else if (spec->parse != ParsePositiveClass)
+			elog(ERROR, "option \"%s\" cannot be printed", spec->name);
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	return JsonbValueToJsonb(result);
+}

@@ -1,0 +1,680 @@
+/*-------------------------------------------------------------------------
+ *
+ * train.c
+ *	  lrml.train and the training loop every model family shares.
+ *
+ * TrainLoop owns what is common to all gradient training: the seeded
+ * shuffle of the training rows each epoch, mini-batches, the learning-rate
+ * schedule, the optimizer step, interrupt checks, the loss watch and the
+ * per-epoch curve.  A model family (logreg.c) plugs in through a Learner
+ * and never sees schedules or optimizers.
+ *
+ * lrml_train reads the data (dataset.c), resolves the label, splits the
+ * rows, learns the encoding (features.c), trains, and stores the model
+ * (model_store.c), all inside one memory context that dies with the call.
+ * Nothing is stored unless every step succeeds; an error or a cancel
+ * leaves the model tables as they were.
+ *
+ * src/train.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lrml.h"
+
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(lrml_train);
+
+/* State shown by the error context callback while training */
+typedef struct TrainContext
+{
+	const char *model_name;
+	int			epoch;
+} TrainContext;
+
+static void
+TrainErrorCallback(void *arg)
+{
+	TrainContext *tc = (TrainContext *) arg;
+
+	if (tc->epoch >= 0)
+		errcontext("training model \"%s\", epoch %d", tc->model_name,
+				   tc->epoch);
+	else
+		errcontext("training model \"%s\"", tc->model_name);
+}
+
+/*
+ * Shuffle a[0 .. n - 1] in place (Fisher-Yates) with the given generator.
+ */
+static void
+Shuffle(int64 *a, int64 n, pg_prng_state *rng)
+{
+	for (int64 i = n - 1; i > 0; i--)
+	{
+		int64		j = (int64) pg_prng_uint64_range(rng, 0, (uint64) i);
+		int64		tmp = a[i];
+
+		a[i] = a[j];
+		a[j] = tmp;
+	}
+}
+
+/*
+ * Fail with the divergence error for a non-finite loss.
+ */
+static void
+ReportDivergence(int epoch, int64 updates, double loss)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("training diverged at epoch %d", epoch),
+			 errdetail("The loss became %s after " INT64_FORMAT " updates.",
+					   isnan(loss) ? "NaN" : "infinite", updates),
+			 errhint("Lower the learning rate or use a decaying schedule.")));
+}
+
+/*
+ * Train theta for opts->epochs epochs over the training rows.
+ *
+ * 1. Each epoch, shuffle the training rows with the seeded generator.
+ * 2. For each mini-batch: take the scheduled rate (t = epoch, or the
+ *	  update count with schedule_unit "step"), compute the batch's loss and
+ *	  gradient, and let the optimizer update theta.
+ * 3. After the epoch: the mean batch loss is the training loss; score the
+ *	  validation rows; record the epoch in curve[epoch].
+ *
+ * A NaN or infinite loss stops training with an error (nothing is then
+ * stored).  The curve's lr is the rate of the epoch's first update.
+ */
+void
+TrainLoop(const char *model_name, const TrainOptions *opts,
+		  const Learner *learner, int64 n_train, double *theta,
+		  OptimizerState *optimizer, uint64 seed, EpochRecord *curve)
+{
+	int64	   *order = palloc_extended(sizeof(int64) * n_train,
+										MCXT_ALLOC_HUGE);
+	double	   *grad = palloc0(sizeof(double) * learner->n_params);
+	int			batch = (int) Min(opts->batch_size, n_train);
+	pg_prng_state rng;
+	int64		updates = 0;
+	TrainContext tc;
+	ErrorContextCallback callback;
+
+	tc.model_name = model_name;
+	tc.epoch = -1;
+	callback.callback = TrainErrorCallback;
+	callback.arg = &tc;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	pg_prng_seed(&rng, seed);
+	for (int64 i = 0; i < n_train; i++)
+		order[i] = i;
+
+	for (int epoch = 0; epoch < opts->epochs; epoch++)
+	{
+		EpochRecord *rec = &curve[epoch];
+		double		loss_sum = 0.0;
+
+		tc.epoch = epoch;
+		memset(rec, 0, sizeof(EpochRecord));
+		rec->epoch = epoch;
+
+		/* 1. */
+		Shuffle(order, n_train, &rng);
+
+		/* 2. */
+		for (int64 start = 0; start < n_train; start += batch)
+		{
+			int			n = (int) Min(batch, n_train - start);
+			int64		t = opts->schedule.unit_step ? updates : epoch;
+			double		rate = ScheduleRate(&opts->schedule, t);
+			double		loss;
+
+			CHECK_FOR_INTERRUPTS();
+			if (start == 0)
+				rec->lr = rate;
+			loss = learner->batch_gradient(learner->arg, order + start, n,
+										   theta, grad);
+			if (!isfinite(loss))
+				ReportDivergence(epoch, updates, loss);
+			loss_sum += loss * n;
+			OptimizerStep(optimizer, theta, grad, rate);
+			updates++;
+		}
+
+		/* 3. */
+		rec->train_loss = loss_sum / n_train;
+		for (int k = 0; k < learner->n_params; k++)
+			if (!isfinite(theta[k]))
+				ReportDivergence(epoch, updates, get_float8_infinity());
+		rec->valid_loss = get_float8_nan();
+		rec->valid_metric = get_float8_nan();
+		if (opts->validation_fraction > 0)
+			learner->validate(learner->arg, theta, &rec->valid_loss,
+							  &rec->valid_metric);
+		elog(DEBUG1, "lrml: model \"%s\" epoch %d: lr %g, train loss %g, valid loss %g",
+			 model_name, epoch, rec->lr, rec->train_loss, rec->valid_loss);
+	}
+
+	error_context_stack = callback.previous;
+	pfree(order);
+	pfree(grad);
+}
+
+/*
+ * Return the display form of a label value (booleans as true/false).
+ */
+static const char *
+LabelDisplay(const RawData *raw, const char *text)
+{
+	if (getBaseType(raw->label_typid) == BOOLOID)
+		return strcmp(text, "t") == 0 ? "true" : "false";
+	return text;
+}
+
+static int
+CompareText(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Does label text match the positive_class option?
+ *
+ * Exact text first, then case-insensitive, then as a boolean for boolean
+ * labels, then as a number for numeric labels.
+ */
+static bool
+MatchesPositive(const RawData *raw, const char *text, const char *wanted)
+{
+	FeatureKind kind = FeatureKindForType(raw->label_typid);
+	bool		b;
+	char	   *end;
+	double		a,
+				w;
+
+	if (strcmp(text, wanted) == 0 || pg_strcasecmp(text, wanted) == 0)
+		return true;
+	if (kind == FEATURE_BOOLEAN && parse_bool(wanted, &b))
+		return b == (strcmp(text, "t") == 0);
+	if (kind == FEATURE_NUMERIC)
+	{
+		a = strtod(text, &end);
+		w = strtod(wanted, &end);
+		return *end == '\0' && *wanted != '\0' && a == w;
+	}
+	return false;
+}
+
+/*
+ * Is a label value one of the automatic positives (true, 1, yes)?
+ */
+static bool
+IsAutoPositive(const RawData *raw, const char *text)
+{
+	FeatureKind kind = FeatureKindForType(raw->label_typid);
+
+	if (kind == FEATURE_BOOLEAN)
+		return strcmp(text, "t") == 0;
+	if (kind == FEATURE_NUMERIC)
+		return strtod(text, NULL) == 1.0;
+	return pg_strcasecmp(text, "yes") == 0 ||
+		pg_strcasecmp(text, "true") == 0 ||
+		strcmp(text, "1") == 0;
+}
+
+/*
+ * Decide the positive class of a logistic model's label and turn the label
+ * codes of raw->y into 0/1.  Sets the model's label texts.
+ */
+static void
+ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
+{
+	int			pos = -1;
+
+	if (raw->n_rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
+						raw->relation, raw->label)));
+	if (raw->n_label_values == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label \"%s\" has only one value (%s)", raw->label,
+						LabelDisplay(raw, raw->label_text[0])),
+				 errdetail("A classifier needs rows of two classes.")));
+	if (raw->n_label_values > 2)
+	{
+		char	   *sorted[LRML_MAX_LABEL_VALUES + 1];
+		StringInfoData list;
+
+		memcpy(sorted, raw->label_text, sizeof(char *) * raw->n_label_values);
+		qsort(sorted, raw->n_label_values, sizeof(char *), CompareText);
+		initStringInfo(&list);
+		for (int i = 0; i < raw->n_label_values; i++)
+			appendStringInfo(&list, "%s%s", i > 0 ? ", " : "",
+							 LabelDisplay(raw, sorted[i]));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label \"%s\" has %d distinct values (%s); a logistic model needs exactly 2",
+						raw->label, raw->n_label_values, list.data),
+				 errhint("For a numeric target, use \"model\": \"linear\".")));
+	}
+
+	for (int i = 0; i < 2; i++)
+	{
+		bool		match = opts->positive_class ?
+			MatchesPositive(raw, raw->label_text[i], opts->positive_class) :
+			IsAutoPositive(raw, raw->label_text[i]);
+
+		if (match)
+			pos = (pos == -1) ? i : -2;
+	}
+	if (pos < 0 && opts->positive_class)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("positive_class \"%s\" is not a value of label \"%s\"",
+						opts->positive_class, raw->label),
+				 errdetail("The label has the values \"%s\" and \"%s\".",
+						   LabelDisplay(raw, raw->label_text[0]),
+						   LabelDisplay(raw, raw->label_text[1]))));
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot tell the positive class of label \"%s\"",
+						raw->label),
+				 errdetail("The label has the values \"%s\" and \"%s\".",
+						   LabelDisplay(raw, raw->label_text[0]),
+						   LabelDisplay(raw, raw->label_text[1])),
+				 errhint("Name it with the option \"positive_class\", for example {\"positive_class\": \"%s\"}.",
+						 LabelDisplay(raw, raw->label_text[0]))));
+
+	model->positive_label = pstrdup(raw->label_text[pos]);
+	model->negative_label = pstrdup(raw->label_text[1 - pos]);
+	for (int64 i = 0; i < raw->n_rows; i++)
+		raw->y[i] = ((int) raw->y[i] == pos) ? 1.0 : 0.0;
+}
+
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Split the rows into training and validation rows.
+ *
+ * Returns an ordering of raw's rows, training rows first; sets *n_valid.
+ * round(n * fraction) rows validate; for classifiers the split is
+ * stratified: each class gives its share, rounded, to the validation rows.
+ * Both parts are kept in table order; epochs shuffle the training part.
+ */
+static int64 *
+SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
+		  int64 *n_valid)
+{
+	int64		n = raw->n_rows;
+	int64		want = (int64) floor(n * opts->validation_fraction + 0.5);
+	int64	   *order = palloc_extended(sizeof(int64) * Max(n, 1),
+										MCXT_ALLOC_HUGE);
+	int64	   *valid = palloc_extended(sizeof(int64) * Max(n, 1),
+										MCXT_ALLOC_HUGE);
+	int64		n_train = 0;
+	int64		nv = 0;
+	pg_prng_state rng;
+
+	pg_prng_seed(&rng, (uint64) opts->seed);
+	for (int cls = 0; cls < (stratify ? 2 : 1); cls++)
+	{
+		int64	   *members = palloc_extended(sizeof(int64) * Max(n, 1),
+											  MCXT_ALLOC_HUGE);
+		int64		m = 0;
+		int64		take;
+
+		for (int64 i = 0; i < n; i++)
+			if (!stratify || (int) raw->y[i] == cls)
+				members[m++] = i;
+		if (!stratify)
+			take = want;
+		else if (cls == 1)
+			take = want - nv;
+		else
+		{
+			int64		pos = 0;
+
+			for (int64 i = 0; i < n; i++)
+				pos += (raw->y[i] == 1.0);
+			take = want - (int64) floor((double) want * pos / n + 0.5);
+		}
+		take = Max(0, Min(take, m));
+		Shuffle(members, m, &rng);
+		for (int64 i = 0; i < m; i++)
+		{
+			if (i < take)
+				valid[nv++] = members[i];
+			else
+				order[n_train++] = members[i];
+		}
+		pfree(members);
+	}
+	qsort(order, n_train, sizeof(int64), CompareInt64);
+	qsort(valid, nv, sizeof(int64), CompareInt64);
+	memcpy(order + n_train, valid, sizeof(int64) * nv);
+	pfree(valid);
+	*n_valid = nv;
+	return order;
+}
+
+/*
+ * Append "key": number (or null when not finite) to a JSON object text.
+ */
+static void
+JsonNumber(StringInfo buf, const char *key, double v)
+{
+	appendStringInfo(buf, ", \"%s\": ", key);
+	if (isfinite(v))
+		appendStringInfoString(buf, float8out_internal(v));
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * Build the metrics stored with the model: row counts, NULL counts, class
+ * balance and the final losses.
+ */
+static Jsonb *
+BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
+			 const EpochRecord *last)
+{
+	StringInfoData buf;
+	bool		logistic = (model->kind == MODEL_LOGISTIC);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"rows\": " INT64_FORMAT, raw->n_rows);
+	appendStringInfo(&buf, ", \"rows_null_label\": " INT64_FORMAT,
+					 raw->n_null_label);
+	appendStringInfo(&buf, ", \"train_rows\": " INT64_FORMAT, data->n_train);
+	appendStringInfo(&buf, ", \"valid_rows\": " INT64_FORMAT, data->n_valid);
+	if (logistic)
+	{
+		int64		tp = 0,
+					vp = 0;
+
+		for (int64 i = 0; i < data->n_train; i++)
+			tp += (data->y[i] == 1.0);
+		for (int64 i = 0; i < data->n_valid; i++)
+			vp += (data->y[data->n_train + i] == 1.0);
+		appendStringInfoString(&buf, ", \"positive_class\": ");
+		escape_json(&buf, LabelDisplay(raw, model->positive_label));
+		appendStringInfo(&buf, ", \"train_positives\": " INT64_FORMAT
+						 ", \"valid_positives\": " INT64_FORMAT, tp, vp);
+	}
+	appendStringInfoString(&buf, ", \"feature_nulls\": {");
+	for (int j = 0; j < raw->n_columns; j++)
+	{
+		const RawColumn *col = &raw->columns[j];
+		int64		nulls = 0;
+
+		for (int64 i = 0; i < raw->n_rows; i++)
+		{
+			if (col->kind == FEATURE_CATEGORICAL)
+				nulls += (col->code[i] < 0);
+			else
+				nulls += isnan(col->num[i]);
+		}
+		if (j > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, col->name);
+		appendStringInfo(&buf, ": " INT64_FORMAT, nulls);
+	}
+	appendStringInfoChar(&buf, '}');
+	appendStringInfo(&buf, ", \"epochs\": %d", last->epoch + 1);
+	JsonNumber(&buf, "train_loss", last->train_loss);
+	JsonNumber(&buf, "valid_loss", last->valid_loss);
+	JsonNumber(&buf, logistic ? "valid_auc" : "valid_rmse",
+			   last->valid_metric);
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(buf.data)));
+}
+
+/*
+ * Encode the split rows and fill the TrainSet (weights, targets).
+ *
+ * For linear models the target is standardized; its center and scale go
+ * into the model.  Class weights: "balanced" gives each class the weight
+ * n_train / (2 n_class); a number weighs the positive rows.
+ */
+static void
+BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
+			  int64 n_valid, LrmlModel *model, TrainSet *data)
+{
+	int64		n = raw->n_rows;
+	FeatureEncoding *enc;
+
+	data->n_train = n - n_valid;
+	data->n_valid = n_valid;
+	enc = FeatureEncodingBuild(raw, order, data->n_train);
+	model->encoding = enc;
+	data->d = enc->n_inputs;
+	DatasetCheckMemory(add_size(mul_size(mul_size(n, data->d), sizeof(float)),
+								mul_size(n, 2 * sizeof(double))));
+	data->X = FeatureMatrixBuild(raw, enc, order, n);
+	data->y = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < n; i++)
+		data->y[i] = raw->y[order[i]];
+
+	model->y_center = 0.0;
+	model->y_scale = 1.0;
+	if (opts->model == MODEL_LINEAR)
+	{
+		double		sum = 0.0,
+					sumsq = 0.0;
+
+		for (int64 i = 0; i < data->n_train; i++)
+			sum += data->y[i];
+		model->y_center = sum / data->n_train;
+		for (int64 i = 0; i < data->n_train; i++)
+			sumsq += (data->y[i] - model->y_center) *
+				(data->y[i] - model->y_center);
+		model->y_scale = sqrt(sumsq / data->n_train);
+		if (!(model->y_scale > 0.0))
+			model->y_scale = 1.0;
+		for (int64 i = 0; i < n; i++)
+			data->y[i] = (data->y[i] - model->y_center) / model->y_scale;
+	}
+
+	data->weight = NULL;
+	if (opts->model == MODEL_LOGISTIC &&
+		(opts->class_weight_balanced || opts->class_weight != 1.0))
+	{
+		int64		pos = 0;
+		double		w_pos,
+					w_neg;
+
+		for (int64 i = 0; i < data->n_train; i++)
+			pos += (data->y[i] == 1.0);
+		if (opts->class_weight_balanced)
+		{
+			w_pos = (double) data->n_train / (2.0 * pos);
+			w_neg = (double) data->n_train / (2.0 * (data->n_train - pos));
+		}
+		else
+		{
+			w_pos = opts->class_weight;
+			w_neg = 1.0;
+		}
+		data->weight = palloc_extended(sizeof(double) * Max(n, 1),
+									   MCXT_ALLOC_HUGE);
+		for (int64 i = 0; i < n; i++)
+			data->weight[i] = data->y[i] == 1.0 ? w_pos : w_neg;
+	}
+}
+
+/*
+ * Check that the training rows can fit the model at all.
+ */
+static void
+CheckTrainRows(const RawData *raw, const TrainSet *data, ModelKind kind)
+{
+	int64		pos = 0;
+
+	if (data->n_train < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has too few rows to train on",
+						raw->relation),
+				 errhint("Lower \"validation_fraction\" or add rows.")));
+	if (kind != MODEL_LOGISTIC)
+		return;
+	for (int64 i = 0; i < data->n_train; i++)
+		pos += (data->y[i] == 1.0);
+	if (pos == 0 || pos == data->n_train)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training rows of relation \"%s\" hold only one class",
+						raw->relation),
+				 errhint("Lower \"validation_fraction\" or add rows of the other class.")));
+}
+
+/*
+ * Return text argument argno, failing with a clear message when NULL.
+ */
+static char *
+RequiredText(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be NULL", argname)));
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be empty", argname)));
+	return s;
+}
+
+/*
+ * lrml.train(model, relation, label, features, options)
+ *
+ * 1. Check the arguments and options (before any data is read).
+ * 2. Read the rows, resolve the label, split, encode.
+ * 3. Train with the shared loop.
+ * 4. Check the result is finite, store it, return the curve.
+ */
+Datum
+lrml_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = RequiredText(fcinfo, 0, "model");
+	char	   *relation = RequiredText(fcinfo, 1, "relation");
+	char	   *label = RequiredText(fcinfo, 2, "label");
+	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	Jsonb	   *options;
+	TrainOptions opts;
+	MemoryContext train_cxt;
+	MemoryContext old_cxt;
+	RawData    *raw;
+	LrmlModel  *model;
+	TrainSet	data;
+	int64	   *order;
+	int64		n_valid;
+	Learner    *learner;
+	double	   *theta;
+	OptimizerState *optimizer;
+	EpochRecord *curve;
+	StringInfoData state_buf;
+	Jsonb	   *metrics;
+
+	/* 1. */
+	if (PG_ARGISNULL(4))
+		options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													 CStringGetDatum("{}")));
+	else
+		options = PG_GETARG_JSONB_P(4);
+	OptionsParse(options, &opts);
+	InitMaterializedSRF(fcinfo, 0);
+
+	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
+									  ALLOCSET_DEFAULT_SIZES);
+	old_cxt = MemoryContextSwitchTo(train_cxt);
+
+	/* 2. */
+	model = palloc0(sizeof(LrmlModel));
+	model->kind = opts.model;
+	model->label = label;
+	raw = DatasetLoad(relation, label, features, opts.model == MODEL_LINEAR);
+	if (opts.model == MODEL_LOGISTIC)
+		ResolveLabels(raw, &opts, model);
+	else if (raw->n_rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
+						relation, label)));
+	order = SplitRows(raw, &opts, opts.model == MODEL_LOGISTIC, &n_valid);
+	BuildTrainSet(raw, &opts, order, n_valid, model, &data);
+	CheckTrainRows(raw, &data, opts.model);
+
+	/* 3. */
+	if (n_valid == 0)
+		opts.validation_fraction = 0.0;
+	ScheduleResolve(&opts.schedule, opts.epochs,
+					(data.n_train + opts.batch_size - 1) / opts.batch_size);
+	learner = LogregLearner(&data, opts.model, opts.l2, model->y_scale,
+							opts.batch_size);
+	theta = palloc0(sizeof(double) * learner->n_params);
+	optimizer = OptimizerCreate(&opts.optimizer, learner->n_params);
+	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
+	TrainLoop(name, &opts, learner, data.n_train, theta, optimizer,
+			  (uint64) opts.seed, curve);
+
+	/* 4. */
+	model->w = theta;
+	model->bias = theta[data.d];
+	metrics = BuildMetrics(raw, &data, model, &curve[opts.epochs - 1]);
+	initStringInfo(&state_buf);
+	OptimizerWrite(&state_buf, optimizer);
+	ModelStoreSave(name, relation, model, OptionsToJsonb(&opts), metrics,
+				   (bytea *) cstring_to_text_with_len(state_buf.data,
+													  state_buf.len),
+				   curve, opts.epochs);
+
+	for (int e = 0; e < opts.epochs; e++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		EpochRecord *rec = &curve[e];
+
+		values[0] = Int32GetDatum(rec->epoch);
+		values[1] = Float8GetDatum(rec->lr);
+		values[2] = Float8GetDatum(rec->train_loss);
+		values[3] = Float8GetDatum(rec->valid_loss);
+		nulls[3] = isnan(rec->valid_loss);
+		values[4] = Float8GetDatum(rec->valid_metric);
+		nulls[4] = isnan(rec->valid_metric);
+		nulls[5] = (rec->event[0] == '\0');
+		values[5] = nulls[5] ? (Datum) 0 : CStringGetTextDatum(rec->event);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(train_cxt);
+	return (Datum) 0;
+}
