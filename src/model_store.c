@@ -243,6 +243,19 @@ PayloadCheckEncoding(PayloadReader *r, const FeatureEncoding *enc)
 }
 
 /*
+ * Error context callback: name the model whose encoding is being read.
+ */
+static void
+PayloadErrorContext(void *arg)
+{
+	PayloadReader *r = (PayloadReader *) arg;
+
+	if (r->name != NULL)
+		errcontext("while reading the feature encoding of version %d of model \"%s\"",
+				   r->version, r->name);
+}
+
+/*
  * Decode a payload (see the file header) into the current memory context.
  *
  * name and version only label error messages; name may be NULL.
@@ -253,6 +266,7 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	PayloadReader r;
 	LrmlModel  *model = palloc0(sizeof(LrmlModel));
 	StringInfoData block;
+	ErrorContextCallback errcallback;
 	int32		format;
 	int32		len;
 	int			j;
@@ -299,7 +313,12 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	block.len = len;
 	block.maxlen = len;
 	block.cursor = 0;
+	errcallback.callback = PayloadErrorContext;
+	errcallback.arg = &r;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	model->encoding = FeatureEncodingRead(&block);
+	error_context_stack = errcallback.previous;
 	if (block.cursor != block.len)
 		PayloadCorrupt(&r, "The feature encoding block has trailing bytes.");
 	PayloadCheckEncoding(&r, model->encoding);

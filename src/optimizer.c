@@ -54,6 +54,9 @@
  */
 #define OPTIMIZER_FORMAT_VERSION	1
 
+/* Bytes of the layout above before the moment arrays. */
+#define OPTIMIZER_HEADER_SIZE		60
+
 typedef void (*OptimizerStepFunc) (OptimizerState *state, double *w,
 								   const double *grad, double lr);
 
@@ -351,6 +354,8 @@ OptimizerRead(StringInfo buf)
 	int64		t;
 	int32		n_moments;
 
+	if (buf->len - buf->cursor < (int) sizeof(int32))
+		CorruptState("It is shorter than its header.");
 	version = (int32) pq_getmsgint(buf, 4);
 	if (version != OPTIMIZER_FORMAT_VERSION)
 		ereport(ERROR,
@@ -359,6 +364,8 @@ OptimizerRead(StringInfo buf)
 						version),
 				 errhint("This build reads optimizer state format version %d.",
 						 OPTIMIZER_FORMAT_VERSION)));
+	if (buf->len - buf->cursor < OPTIMIZER_HEADER_SIZE - (int) sizeof(int32))
+		CorruptState("It is shorter than its header.");
 
 	kind = (int32) pq_getmsgint(buf, 4);
 	if (OptimizerMethodFor((OptimizerKind) kind) == NULL)
@@ -386,7 +393,7 @@ OptimizerRead(StringInfo buf)
 		!(config.eps >= 0.0 && isfinite(config.eps)))
 		CorruptState("Its header holds a value out of range.");
 	if (n_moments != MomentCount(&config))
-		CorruptState("Its number of moment arrays does not match its optimizer.");
+		CorruptState("Its moment arrays do not match its optimizer.");
 	if ((int64) (buf->len - buf->cursor) <
 		(int64) n_moments * n * (int64) sizeof(float8))
 		CorruptState("It is shorter than its header says.");

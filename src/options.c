@@ -438,6 +438,21 @@ BuiltNames(const Vocabulary *voc, const char **out)
 	return n;
 }
 
+/* Return a JSON string value as a C string. */
+static char *
+StringValue(JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Return the decimal text of a numeric, as numeric_out writes it. */
+static char *
+NumericOutText(Numeric num)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(num)));
+}
+
 /* Return text, cut to MAX_VALUE_TEXT bytes with "..." if longer. */
 static char *
 ClipText(char *text)
@@ -457,8 +472,7 @@ ClipText(char *text)
 static char *
 NumericText(Numeric num)
 {
-	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
-														   NumericGetDatum(num)));
+	char	   *text = NumericOutText(num);
 	int			count = 0;
 	int			significant = 0;
 
@@ -491,10 +505,10 @@ ValueText(JsonbValue *v)
 		case jbvNumeric:
 			return NumericText(v->val.numeric);
 		case jbvString:
+			/* clip inside the quotes, so that they stay visible */
 			initStringInfo(&buf);
-			escape_json(&buf, pnstrdup(v->val.string.val,
-									   v->val.string.len));
-			return ClipText(buf.data);
+			escape_json(&buf, ClipText(StringValue(v)));
+			return buf.data;
 		case jbvBinary:
 			return ClipText(JsonbToCString(NULL, v->val.binary.data,
 										   v->val.binary.len));
@@ -535,13 +549,6 @@ static char *
 ParamSubject(const char *schedule, const char *key)
 {
 	return psprintf("parameter \"%s\" of schedule \"%s\"", key, schedule);
-}
-
-/* Return a JSON string value as a C string. */
-static char *
-StringValue(JsonbValue *v)
-{
-	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
 
@@ -670,8 +677,7 @@ NumberValue(const char *subject, const ValueRule *rule, JsonbValue *v)
 	if (v->type != jbvNumeric)
 		WrongType(subject, "a number", v);
 
-	text = DatumGetCString(DirectFunctionCall1(numeric_out,
-											   NumericGetDatum(v->val.numeric)));
+	text = NumericOutText(v->val.numeric);
 	errno = 0;
 	x = strtod(text, &end);
 	if (errno == ERANGE && fabs(x) > 1.0)
@@ -707,8 +713,7 @@ IntegerValue(const char *subject, const ValueRule *rule, int64 max,
 	if (v->type != jbvNumeric)
 		WrongType(subject, "an integer", v);
 
-	text = DatumGetCString(DirectFunctionCall1(numeric_out,
-											   NumericGetDatum(v->val.numeric)));
+	text = NumericOutText(v->val.numeric);
 	point = strchr(text, '.');
 	if (point != NULL)
 	{
@@ -903,9 +908,7 @@ ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 			opts->positive_class = StringValue(value);
 			break;
 		case jbvNumeric:
-			opts->positive_class =
-				DatumGetCString(DirectFunctionCall1(numeric_out,
-													NumericGetDatum(value->val.numeric)));
+			opts->positive_class = NumericOutText(value->val.numeric);
 			break;
 		case jbvBool:
 			opts->positive_class = pstrdup(value->val.boolean ?
@@ -1099,24 +1102,35 @@ MisplacedScheduleParam(const char *key, JsonbValue *value, Jsonb *options)
 {
 	const char *owners[N_SCHEDULE_PARAMS];
 	int			n = 0;
-	const char *example = NULL;
+	int			n_built = 0;
+	const char *example;
 	const char *given = GivenScheduleName(options);
 
-	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	/* list the built schedules that take key first, then the others */
+	for (int pass = 0; pass < 2; pass++)
 	{
-		const char *schedule = schedule_params[i].schedule;
+		for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+		{
+			const char *schedule = schedule_params[i].schedule;
 
-		if (strcmp(schedule_params[i].name, key) != 0)
-			continue;
-		owners[n++] = schedule;
-		if (strcmp(schedule, given) == 0)
-			example = schedule;
-		else if (example == NULL && ScheduleBuilt(schedule))
-			example = schedule;
+			if (strcmp(schedule_params[i].name, key) == 0 &&
+				ScheduleBuilt(schedule) == (pass == 0))
+				owners[n++] = schedule;
+		}
+		if (pass == 0)
+			n_built = n;
 	}
 	Assert(n > 0);
-	if (example == NULL)
-		example = owners[0];
+
+	/* the example uses the schedule given, if it takes key */
+	example = owners[0];
+	for (int i = 0; i < n_built; i++)
+	{
+		if (strcmp(owners[i], given) == 0)
+			example = owners[i];
+	}
+	if (n_built > 0)
+		n = n_built;
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1418,18 +1432,19 @@ static void
 PushNumber(JsonbParseState **state, const char *key, double value)
 {
 	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+	Datum		num;
 	JsonbValue	v;
 
 	if (!isfinite(value))
 		elog(ERROR, "option \"%s\" is not finite", key);
 	double_to_shortest_decimal_buf(value, buf);
+	num = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+							  ObjectIdGetDatum(InvalidOid),
+							  Int32GetDatum(-1));
 
 	PushKey(state, key);
 	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-														CStringGetDatum(buf),
-														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1)));
+	v.val.numeric = DatumGetNumeric(num);
 	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
