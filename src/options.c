@@ -328,6 +328,7 @@ ModelFromName(const char *name, ModelKind *kind)
 	return true;
 }
 
+/* Return whether this build implements the named model, and so on. */
 static bool
 ModelBuilt(const char *name)
 {
@@ -655,9 +656,10 @@ CheckRange(const char *subject, const ValueRule *rule, double x,
  *
  * jsonb numbers are exact decimals that may exceed the double range, and
  * the numeric-to-double cast would raise its own error; so convert the
- * decimal text with strtod and check for ERANGE.  A string such as "NaN"
- * or "Infinity" is not a number, but it gets the message about finite
- * numbers, which is what its writer needs to read.
+ * decimal text with strtod and check for ERANGE.  A nonzero value too
+ * small for a double is refused rather than read as 0.  A string such as
+ * "NaN" or "Infinity" is not a number, but it gets the message about
+ * finite numbers, which is what its writer needs to read.
  */
 static double
 NumberValue(const char *subject, const ValueRule *rule, JsonbValue *v)
@@ -682,7 +684,8 @@ NumberValue(const char *subject, const ValueRule *rule, JsonbValue *v)
 	x = strtod(text, &end);
 	if (errno == ERANGE && fabs(x) > 1.0)
 		WrongType(subject, "a finite number", v);
-	if (errno == ERANGE)
+	/* like float8in, accept subnormal results but not a rounding to 0 */
+	if (errno == ERANGE && x == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is out of range for type double precision",
@@ -723,7 +726,7 @@ IntegerValue(const char *subject, const ValueRule *rule, int64 max,
 	}
 
 	errno = 0;
-	x = strtoll(text, &end, 10);
+	x = strtoi64(text, &end, 10);
 	if (*end != '\0')
 		elog(ERROR, "could not convert jsonb number \"%s\" to integer", text);
 	if (errno == ERANGE || x > max)
@@ -831,6 +834,7 @@ VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
  * Options with their own syntax
  */
 
+/* model: "logistic" or "linear". */
 static void
 ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
@@ -841,6 +845,7 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 		elog(ERROR, "model \"%s\" has no kind", name);
 }
 
+/* optimizer: "sgd" or "adam". */
 static void
 ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
 			   TrainOptions *opts)
@@ -852,6 +857,7 @@ ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
 		elog(ERROR, "optimizer \"%s\" has no kind", name);
 }
 
+/* schedule_unit: "epoch" or "step" (one mini-batch). */
 static void
 ParseScheduleUnit(const OptionSpec *spec, JsonbValue *value,
 				  TrainOptions *opts)
@@ -893,10 +899,10 @@ ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
  * positive_class: the label value of the positive class, kept as text.
  *
  * A string is kept as given, a number as written in the JSON (1, 2.5), a
- * boolean as "true" or "false".  The caller compares it with the text of
- * each label value, case-insensitively, so that "true" also matches a
- * label column whose text is "True"; a boolean label column is compared by
- * value rather than by its text ("t").
+ * boolean as "true" or "false" (not as the "t" or "f" of boolean output).
+ * The caller compares it with the text of each label value, also
+ * case-insensitively, and by value for boolean and numeric labels, so
+ * that true matches a boolean label's "t" and 1 matches "1.0".
  */
 static void
 ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
@@ -1106,7 +1112,7 @@ MisplacedScheduleParam(const char *key, JsonbValue *value, Jsonb *options)
 	const char *example;
 	const char *given = GivenScheduleName(options);
 
-	/* list the built schedules that take key first, then the others */
+	/* the built schedules that take key, first, then those not built */
 	for (int pass = 0; pass < 2; pass++)
 	{
 		for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
@@ -1129,6 +1135,7 @@ MisplacedScheduleParam(const char *key, JsonbValue *value, Jsonb *options)
 		if (strcmp(owners[i], given) == 0)
 			example = owners[i];
 	}
+	/* name only the built ones, if there are any */
 	if (n_built > 0)
 		n = n_built;
 

@@ -122,7 +122,8 @@ WITH cols AS (
          (c.col->>'mean')::float8 AS mean, (c.col->>'scale')::float8 AS scale
   FROM lrml.models m,
        jsonb_array_elements(m.features->'columns') WITH ORDINALITY AS c(col, ord)
-  WHERE m.name = 'b21'),
+  WHERE m.name = 'b21'
+    AND m.version = (SELECT max(version) FROM lrml.models WHERE name = 'b21')),
 b AS (
   SELECT ln(p / (1 - p)) AS z
   FROM (SELECT lrml.predict('b21', (SELECT array_agg(mean ORDER BY j) FROM cols)) AS p) s),
