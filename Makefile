@@ -28,15 +28,12 @@ BLAS_LIBS ?= -lopenblas
 SHLIB_LINK += $(BLAS_LIBS) -lm
 
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
-ifdef LRML_WERROR
+ifeq ($(LRML_WERROR),1)
 PG_CFLAGS += -Werror
 endif
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# TAP tests (test/t/*.pl), run against a temporary installation.
-prove:
-	$(prove_installcheck)
-
-.PHONY: prove
+# TAP tests (test/t/*.pl) are run by test/run_tests.sh, which starts the
+# cluster they need; see test/README.md.

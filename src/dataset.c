@@ -5,8 +5,9 @@
  *
  * This file owns every SPI read of user data for training: it resolves the
  * relation argument (a name, resolved like regclass, or the text of one
- * read-only query), checks the column types, and streams the rows through
- * a cursor into compact column arrays (RawData).  NaN and infinite values
+ * read-only query), checks the column types, and streams the rows into
+ * compact column arrays (RawData) through a receiver that reads each row
+ * from the executor's slot, so no tuple is copied on the way.  NaN and infinite values
  * are rejected here; NULL features are kept (as NaN or code -1) for
  * features.c to impute, and rows with a NULL label are skipped and counted.
  * It knows nothing about models, encodings or optimizers.
@@ -37,9 +38,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
-
-/* Rows fetched from the cursor at a time */
-#define DATASET_FETCH_ROWS 10000
 
 /* An entry of a hash table from text to a small integer code */
 typedef struct CodeEntry
@@ -368,6 +366,8 @@ typedef struct LoadColumn
 	FmgrInfo	outfunc;
 	HTAB	   *codes;
 	int			code_cap;
+	bool		byval;			/* label: by-value type */
+	Datum		known[LRML_MAX_LABEL_VALUES];	/* label: value of each code */
 } LoadColumn;
 
 /*
@@ -383,19 +383,12 @@ GrowRows(RawData *raw, int64 *capacity, int64 need)
 		return;
 	while (cap < need)
 		cap *= 2;
-	for (int j = 0; j < raw->n_columns; j++)
-		row_bytes += sizeof(float);
+	row_bytes += sizeof(float) * raw->n_columns;
 	DatasetCheckMemory(mul_size(cap, row_bytes));
 
-	for (int j = 0; j < raw->n_columns; j++)
-	{
-		RawColumn  *col = &raw->columns[j];
-
-		if (col->kind == FEATURE_CATEGORICAL)
-			col->code = repalloc_huge(col->code, sizeof(int32) * cap);
-		else
-			col->num = repalloc_huge(col->num, sizeof(float) * cap);
-	}
+	raw->values = repalloc_huge(raw->values,
+								mul_size(mul_size(cap, raw->n_columns),
+										 sizeof(float)));
 	raw->y = repalloc_huge(raw->y, sizeof(double) * cap);
 	*capacity = cap;
 }
@@ -408,17 +401,20 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 		   bool isnull)
 {
 	RawColumn  *col = &raw->columns[j];
+	float	   *out = &raw->values[i * raw->n_columns + j];
 	double		v;
 
+	if (isnull)
+		col->n_null++;
 	if (col->kind == FEATURE_CATEGORICAL)
 	{
 		if (isnull)
-			col->code[i] = -1;
+			*out = -1.0f;
 		else
 		{
 			char	   *str = ValueText(value, lc->base_typid, &lc->outfunc);
 
-			col->code[i] = CodeFor(lc->codes, str, &col->n_codes,
+			*out = (float) CodeFor(lc->codes, str, &col->n_codes,
 								   &col->code_text, &lc->code_cap);
 			if (col->n_codes > LRML_MAX_CATEGORIES)
 				ereport(ERROR,
@@ -432,12 +428,12 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 
 	if (isnull)
 	{
-		col->num[i] = get_float4_nan();
+		*out = get_float4_nan();
 		return;
 	}
 	if (col->kind == FEATURE_BOOLEAN)
 	{
-		col->num[i] = DatumGetBool(value) ? 1.0f : 0.0f;
+		*out = DatumGetBool(value) ? 1.0f : 0.0f;
 		return;
 	}
 	v = FeatureDatumToDouble(value, lc->base_typid);
@@ -453,7 +449,7 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 				 errmsg("value %g of column \"%s\" is out of range", v,
 						col->name),
 				 errdetail("Features are held as float4, whose largest value is about 3.4e38.")));
-	col->num[i] = (float) v;
+	*out = (float) v;
 }
 
 /*
@@ -478,10 +474,23 @@ StoreLabel(RawData *raw, LoadColumn *lab, bool numeric_label, int64 i,
 	}
 	else
 	{
-		char	   *str = ValueText(value, lab->base_typid, &lab->outfunc);
+		char	   *str;
 		CodeEntry  *entry;
 		bool		found;
 
+		/* a by-value label seen before needs no text conversion */
+		if (lab->byval)
+		{
+			for (int c = 0; c < raw->n_label_values; c++)
+			{
+				if (lab->known[c] == value)
+				{
+					raw->y[i] = c;
+					return true;
+				}
+			}
+		}
+		str = ValueText(value, lab->base_typid, &lab->outfunc);
 		entry = hash_search(label_codes, &str, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -496,13 +505,15 @@ StoreLabel(RawData *raw, LoadColumn *lab, bool numeric_label, int64 i,
 						 errhint("For a numeric target, use \"model\": \"linear\".")));
 			raw->label_text[raw->n_label_values++] = entry->key;
 		}
+		if (lab->byval)
+			lab->known[entry->code] = value;
 		raw->y[i] = entry->code;
 	}
 	return true;
 }
 
 /*
- * Set up the load state of one column of the cursor's result.
+ * Set up the load state of one column of the query's result.
  */
 static void
 SetupColumn(LoadColumn *lc, TupleDesc tupdesc, int att)
@@ -513,6 +524,7 @@ SetupColumn(LoadColumn *lc, TupleDesc tupdesc, int att)
 
 	lc->att = att;
 	lc->base_typid = getBaseType(typid);
+	lc->byval = get_typbyval(typid);
 	getTypeOutputInfo(typid, &outfn, &varlena);
 	fmgr_info(outfn, &lc->outfunc);
 	lc->codes = NULL;
@@ -520,12 +532,116 @@ SetupColumn(LoadColumn *lc, TupleDesc tupdesc, int att)
 }
 
 /*
+ * A receiver that stores each row of the training query straight into the
+ * column arrays, without copying the tuple first.  Text conversions of the
+ * rows go to batch_cxt, reset every DATASET_BATCH_ROWS rows.
+ */
+typedef struct LoadReceiver
+{
+	DestReceiver pub;
+	RawData    *raw;
+	bool		numeric_label;
+	LoadColumn *load;			/* one per feature column */
+	LoadColumn	label_load;
+	HTAB	   *label_codes;
+	int64		capacity;		/* rows the arrays of raw can hold */
+	MemoryContext data_cxt;		/* where raw and its arrays live */
+	MemoryContext batch_cxt;
+	int			batch_rows;
+	ErrorContextCallback *outer_context;	/* the caller's error context */
+} LoadReceiver;
+
+/* Rows between resets of the load's scratch context */
+#define DATASET_BATCH_ROWS 10000
+
+static void
+LoadStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	LoadReceiver *recv = (LoadReceiver *) self;
+	RawData    *raw = recv->raw;
+	MemoryContext old = MemoryContextSwitchTo(recv->data_cxt);
+
+	recv->load = palloc0(sizeof(LoadColumn) * raw->n_columns);
+	for (int j = 0; j < raw->n_columns; j++)
+	{
+		SetupColumn(&recv->load[j], typeinfo, j);
+		if (raw->columns[j].kind == FEATURE_CATEGORICAL)
+			recv->load[j].codes = CodeTableCreate("lrml categories");
+	}
+	SetupColumn(&recv->label_load, typeinfo, raw->n_columns);
+	recv->label_codes = CodeTableCreate("lrml labels");
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Store one row: skip it if its label is NULL, else store label and
+ * features.
+ */
+static bool
+LoadReceiveSlot(TupleTableSlot *slot, DestReceiver *self)
+{
+	LoadReceiver *recv = (LoadReceiver *) self;
+	RawData    *raw = recv->raw;
+	int			n_cols = raw->n_columns;
+	int64		i = raw->n_rows;
+	ErrorContextCallback *query_context = error_context_stack;
+	MemoryContext old;
+
+	CHECK_FOR_INTERRUPTS();
+
+	/*
+	 * Errors about the data name the column, not our query: report them in
+	 * the caller's error context rather than the query's.
+	 */
+	error_context_stack = recv->outer_context;
+	if (i >= recv->capacity)
+	{
+		old = MemoryContextSwitchTo(recv->data_cxt);
+		GrowRows(raw, &recv->capacity, i + 1);
+		MemoryContextSwitchTo(old);
+	}
+	slot_getallattrs(slot);
+
+	old = MemoryContextSwitchTo(recv->batch_cxt);
+	if (StoreLabel(raw, &recv->label_load, recv->numeric_label, i,
+				   slot->tts_values[n_cols], slot->tts_isnull[n_cols],
+				   recv->label_codes))
+	{
+		for (int j = 0; j < n_cols; j++)
+			StoreValue(raw, &recv->load[j], j, i, slot->tts_values[j],
+					   slot->tts_isnull[j]);
+		raw->n_rows++;
+	}
+	else
+		raw->n_null_label++;
+	MemoryContextSwitchTo(old);
+
+	if (++recv->batch_rows >= DATASET_BATCH_ROWS)
+	{
+		MemoryContextReset(recv->batch_cxt);
+		recv->batch_rows = 0;
+	}
+	error_context_stack = query_context;
+	return true;
+}
+
+static void
+LoadShutdown(DestReceiver *self)
+{
+}
+
+static void
+LoadDestroy(DestReceiver *self)
+{
+}
+
+/*
  * Read the training rows of relation into memory.
  *
  * 1. Resolve the relation and describe its columns (no rows read).
  * 2. Check the label and feature names and types.
- * 3. Stream the needed columns through a cursor, DATASET_FETCH_ROWS at a
- *	  time, skipping rows whose label is NULL.
+ * 3. Run one query over the needed columns; a receiver stores each row
+ *	  as the executor produces it, skipping rows whose label is NULL.
  *
  * numeric_label asks for a numeric label (linear model); otherwise labels
  * are recorded as codes of their text (at most LRML_MAX_LABEL_VALUES).
@@ -540,14 +656,9 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	TupleDesc	tupdesc;
 	List	   *names;
 	ListCell   *lc;
-	LoadColumn *load;
-	LoadColumn	label_load;
-	HTAB	   *label_codes;
+	LoadReceiver recv;
+	SPIExecuteOptions spi_opts;
 	StringInfoData sql;
-	Portal		portal;
-	MemoryContext batch_cxt;
-	Datum	   *values;
-	bool	   *nulls;
 	int64		capacity = 16384;
 	int			label_att;
 	int			j;
@@ -597,76 +708,42 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 			ReportColumnType(relation, col->name, col->typid, "a feature",
 							 "Features may be numeric, boolean, text or enum columns; cast or leave out the others.");
 		if (col->kind == FEATURE_CATEGORICAL)
-		{
-			col->code = palloc_extended(sizeof(int32) * capacity,
-										MCXT_ALLOC_HUGE);
 			col->code_text = palloc(sizeof(char *) * 16);
-		}
-		else
-			col->num = palloc_extended(sizeof(float) * capacity,
-									   MCXT_ALLOC_HUGE);
 	}
+	raw->values = palloc_extended(mul_size(mul_size(capacity,
+													raw->n_columns),
+										   sizeof(float)),
+								  MCXT_ALLOC_HUGE);
 	raw->y = palloc_extended(sizeof(double) * capacity, MCXT_ALLOC_HUGE);
 
-	/* 3. stream the rows */
+	/* 3. stream the rows into the arrays */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	foreach(lc, names)
 		appendStringInfo(&sql, "%s, ", quote_identifier((char *) lfirst(lc)));
 	appendStringInfo(&sql, "%s FROM %s", quote_identifier(label), from);
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL,
-									   true, CURSOR_OPT_NO_SCROLL);
-	tupdesc = portal->tupDesc;
 
-	load = palloc0(sizeof(LoadColumn) * raw->n_columns);
-	for (j = 0; j < raw->n_columns; j++)
-	{
-		SetupColumn(&load[j], tupdesc, j);
-		if (raw->columns[j].kind == FEATURE_CATEGORICAL)
-			load[j].codes = CodeTableCreate("lrml categories");
-	}
-	SetupColumn(&label_load, tupdesc, raw->n_columns);
-	label_codes = CodeTableCreate("lrml labels");
-	values = palloc(sizeof(Datum) * (raw->n_columns + 1));
-	nulls = palloc(sizeof(bool) * (raw->n_columns + 1));
-
-	/* text conversions of one batch live in a context reset per batch */
-	batch_cxt = AllocSetContextCreate(caller_cxt, "lrml load batch",
-									  ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		uint64		n;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		MemoryContextSwitchTo(caller_cxt);
-		GrowRows(raw, &capacity, raw->n_rows + n);
-		MemoryContextSwitchTo(batch_cxt);
-		for (uint64 r = 0; r < n; r++)
-		{
-			int64		i = raw->n_rows;
-
-			heap_deform_tuple(SPI_tuptable->vals[r], tupdesc, values, nulls);
-			if (!StoreLabel(raw, &label_load, numeric_label, i,
-							values[raw->n_columns], nulls[raw->n_columns],
-							label_codes))
-			{
-				raw->n_null_label++;
-				continue;
-			}
-			for (j = 0; j < raw->n_columns; j++)
-				StoreValue(raw, &load[j], j, i, values[j], nulls[j]);
-			raw->n_rows++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextReset(batch_cxt);
-	}
-	SPI_cursor_close(portal);
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = LoadReceiveSlot;
+	recv.pub.rStartup = LoadStartup;
+	recv.pub.rShutdown = LoadShutdown;
+	recv.pub.rDestroy = LoadDestroy;
+	recv.pub.mydest = DestNone;
+	recv.raw = raw;
+	recv.numeric_label = numeric_label;
+	recv.capacity = capacity;
+	recv.data_cxt = caller_cxt;
+	recv.batch_cxt = AllocSetContextCreate(caller_cxt, "lrml load batch",
+										   ALLOCSET_DEFAULT_SIZES);
+	memset(&spi_opts, 0, sizeof(spi_opts));
+	spi_opts.read_only = true;
+	spi_opts.dest = &recv.pub;
+	recv.outer_context = error_context_stack;
+	/* rows go to the receiver, so SPI reports no SELECT result */
+	if (SPI_execute_extended(sql.data, &spi_opts) < 0)
+		elog(ERROR, "could not read relation \"%s\"", relation);
 	SPI_finish();
 	MemoryContextSwitchTo(caller_cxt);
-	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(recv.batch_cxt);
 	return raw;
 }

@@ -36,6 +36,9 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+/* How many rows ahead FeatureMatrixBuild prefetches */
+#define FEATURE_PREFETCH 16
+
 /*
  * Return the feature kind of a column type, or 0 if lrml cannot use it.
  */
@@ -206,20 +209,80 @@ FeatureCheckType(const FeatureColumn *col, Oid typid)
 /*
  * Learn the encoding of raw's columns from the training rows.
  *
- * rows[0 .. n_train - 1] are the indices of the training rows in raw.
+ * is_train[r] says whether raw row r is a training row.  The rows are read
+ * in memory order, twice (means, then variances, for a stable variance).
  * Fails when a numeric or boolean column has no non-NULL training value.
  */
 FeatureEncoding *
-FeatureEncodingBuild(const RawData *raw, const int64 *rows, int64 n_train)
+FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 {
 	FeatureEncoding *enc = palloc0(sizeof(FeatureEncoding));
-	double	   *sd_by_col = palloc0(sizeof(double) * raw->n_columns);
+	int			n_cols = raw->n_columns;
+	double	   *sum = palloc0(sizeof(double) * n_cols);
+	double	   *sumsq = palloc0(sizeof(double) * n_cols);
+	int64	   *count = palloc0(sizeof(int64) * n_cols);
+	bool	  **seen = palloc0(sizeof(bool *) * n_cols);
 	int			offset = 0;
 
-	enc->n_columns = raw->n_columns;
-	enc->columns = palloc0(sizeof(FeatureColumn) * raw->n_columns);
+	enc->n_columns = n_cols;
+	enc->columns = palloc0(sizeof(FeatureColumn) * n_cols);
+	for (int j = 0; j < n_cols; j++)
+		if (raw->columns[j].kind == FEATURE_CATEGORICAL)
+			seen[j] = palloc0(sizeof(bool) * (raw->columns[j].n_codes + 1));
 
-	for (int j = 0; j < raw->n_columns; j++)
+	/* 1. NULL counts, sums and categories seen */
+	for (int64 r = 0; r < raw->n_rows; r++)
+	{
+		const float *row = raw->values + r * n_cols;
+
+		if (!is_train[r])
+			continue;
+		for (int j = 0; j < n_cols; j++)
+		{
+			FeatureColumn *col = &enc->columns[j];
+
+			if (raw->columns[j].kind == FEATURE_CATEGORICAL)
+			{
+				if (row[j] < 0)
+					col->n_null++;
+				else
+					seen[j][(int) row[j]] = true;
+			}
+			else if (isnan(row[j]))
+				col->n_null++;
+			else
+			{
+				sum[j] += row[j];
+				count[j]++;
+			}
+		}
+	}
+
+	/* 2. squared deviations from the means */
+	for (int j = 0; j < n_cols; j++)
+	{
+		if (raw->columns[j].kind != FEATURE_CATEGORICAL && count[j] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature column \"%s\" has no non-NULL value in the training rows",
+							raw->columns[j].name),
+					 errhint("Leave the column out of \"features\".")));
+		if (count[j] > 0)
+			sum[j] /= count[j];
+	}
+	for (int64 r = 0; r < raw->n_rows; r++)
+	{
+		const float *row = raw->values + r * n_cols;
+
+		if (!is_train[r])
+			continue;
+		for (int j = 0; j < n_cols; j++)
+			if (raw->columns[j].kind != FEATURE_CATEGORICAL && !isnan(row[j]))
+				sumsq[j] += (row[j] - sum[j]) * (row[j] - sum[j]);
+	}
+
+	/* 3. the columns: fill values, sorted categories, offsets */
+	for (int j = 0; j < n_cols; j++)
 	{
 		const RawColumn *rc = &raw->columns[j];
 		FeatureColumn *col = &enc->columns[j];
@@ -229,73 +292,22 @@ FeatureEncodingBuild(const RawData *raw, const int64 *rows, int64 n_train)
 		col->offset = offset;
 		if (rc->kind == FEATURE_CATEGORICAL)
 		{
-			bool	   *seen = palloc0(sizeof(bool) * (rc->n_codes + 1));
 			int			n = 0;
 
-			/* categories present in the training rows, sorted */
-			for (int64 i = 0; i < n_train; i++)
-			{
-				int32		code = rc->code[rows[i]];
-
-				if (code < 0)
-					col->n_null++;
-				else
-					seen[code] = true;
-			}
 			col->categories = palloc(sizeof(char *) * (rc->n_codes + 1));
 			for (int c = 0; c < rc->n_codes; c++)
-				if (seen[c])
+				if (seen[j][c])
 					col->categories[n++] = pstrdup(rc->code_text[c]);
 			qsort(col->categories, n, sizeof(char *), CompareCategory);
 			if (col->n_null > 0)
 				col->categories[n++] = NULL;
 			col->n_categories = n;
 			col->width = n;
-			pfree(seen);
 		}
 		else
 		{
-			double		sum = 0.0;
-			double		sumsq = 0.0;
-			int64		count = 0;
-			double		mean;
-
-			/* two passes for a stable variance */
-			for (int64 i = 0; i < n_train; i++)
-			{
-				float		v = rc->num[rows[i]];
-
-				if (isnan(v))
-					col->n_null++;
-				else
-				{
-					sum += v;
-					count++;
-				}
-			}
-			if (count == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature column \"%s\" has no non-NULL value in the training rows",
-								rc->name),
-						 errhint("Leave the column out of \"features\".")));
-			mean = sum / count;
-			for (int64 i = 0; i < n_train; i++)
-			{
-				float		v = rc->num[rows[i]];
-
-				if (!isnan(v))
-					sumsq += (v - mean) * (v - mean);
-			}
-			col->fill = mean;
+			col->fill = sum[j];
 			col->width = 1;
-			if (rc->kind == FEATURE_NUMERIC)
-			{
-				double		sd = sqrt(sumsq / count);
-
-				/* a constant column standardizes to 0 */
-				sd_by_col[j] = (sd > 0.0 && isfinite(sd)) ? sd : 1.0;
-			}
 		}
 		offset += col->width;
 	}
@@ -305,22 +317,25 @@ FeatureEncodingBuild(const RawData *raw, const int64 *rows, int64 n_train)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the features encode to %d inputs, more than the limit of %d",
 						offset, LRML_MAX_INPUTS)));
+
+	/* 4. per-input centers and scales; a constant column scales by 1 */
 	enc->n_inputs = offset;
 	enc->center = palloc0(sizeof(double) * Max(offset, 1));
 	enc->scale = palloc(sizeof(double) * Max(offset, 1));
 	for (int k = 0; k < offset; k++)
 		enc->scale[k] = 1.0;
-	for (int j = 0; j < enc->n_columns; j++)
+	for (int j = 0; j < n_cols; j++)
 	{
 		FeatureColumn *col = &enc->columns[j];
 
 		if (col->kind == FEATURE_NUMERIC)
 		{
+			double		sd = sqrt(sumsq[j] / count[j]);
+
 			enc->center[col->offset] = col->fill;
-			enc->scale[col->offset] = sd_by_col[j];
+			enc->scale[col->offset] = (sd > 0.0 && isfinite(sd)) ? sd : 1.0;
 		}
 	}
-	pfree(sd_by_col);
 	return enc;
 }
 
@@ -335,45 +350,67 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 				   const int64 *rows, int64 n_rows)
 {
 	int			d = enc->n_inputs;
+	int			n_cols = raw->n_columns;
+	int		  **map = palloc0(sizeof(int *) * n_cols);
+	int		   *null_idx = palloc0(sizeof(int) * n_cols);
+	double	   *inv_scale = palloc(sizeof(double) * Max(d, 1));
 	float	   *X;
 
 	X = palloc_extended(mul_size(mul_size(n_rows, d), sizeof(float)) + 1,
-						MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int j = 0; j < enc->n_columns; j++)
+						MCXT_ALLOC_HUGE);
+
+	/* multiply rather than divide in the loop below */
+	for (int k = 0; k < d; k++)
+		inv_scale[k] = 1.0 / enc->scale[k];
+
+	/* map each load-time category code to its index in the encoding */
+	for (int j = 0; j < n_cols; j++)
 	{
 		const FeatureColumn *col = &enc->columns[j];
 		const RawColumn *rc = &raw->columns[j];
 
-		CHECK_FOR_INTERRUPTS();
-		if (col->kind == FEATURE_CATEGORICAL)
+		if (col->kind != FEATURE_CATEGORICAL)
+			continue;
+		map[j] = palloc(sizeof(int) * (rc->n_codes + 1));
+		for (int c = 0; c < rc->n_codes; c++)
+			map[j][c] = FeatureCategoryIndex(col, rc->code_text[c]);
+		null_idx[j] = NullCategory(col);
+	}
+
+	for (int64 i = 0; i < n_rows; i++)
+	{
+		const float *src = raw->values + rows[i] * n_cols;
+		float	   *dst = X + i * d;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * The rows come in shuffled order, so each is a cache miss: ask for
+		 * one a few rows ahead while this one is encoded.
+		 */
+#ifdef __GNUC__
+		if (i + FEATURE_PREFETCH < n_rows)
+			__builtin_prefetch(raw->values + rows[i + FEATURE_PREFETCH] * n_cols);
+#endif
+		for (int j = 0; j < n_cols; j++)
 		{
-			int		   *map = palloc(sizeof(int) * (rc->n_codes + 1));
-			int			null_idx = NullCategory(col);
+			const FeatureColumn *col = &enc->columns[j];
 
-			/* map each load-time code to its category index */
-			for (int c = 0; c < rc->n_codes; c++)
-				map[c] = FeatureCategoryIndex(col, rc->code_text[c]);
-			for (int64 i = 0; i < n_rows; i++)
+			if (col->kind == FEATURE_CATEGORICAL)
 			{
-				int32		code = rc->code[rows[i]];
-				int			idx = code < 0 ? null_idx : map[code];
+				int			idx = src[j] < 0 ? null_idx[j] : map[j][(int) src[j]];
 
+				memset(dst + col->offset, 0, sizeof(float) * col->width);
 				if (idx >= 0)
-					X[i * d + col->offset + idx] = 1.0f;
+					dst[col->offset + idx] = 1.0f;
 			}
-			pfree(map);
-		}
-		else
-		{
-			double		center = enc->center[col->offset];
-			double		scale = enc->scale[col->offset];
-
-			for (int64 i = 0; i < n_rows; i++)
+			else
 			{
-				float		v = rc->num[rows[i]];
-				double		raw_v = isnan(v) ? col->fill : (double) v;
+				double		v = isnan(src[j]) ? col->fill : (double) src[j];
 
-				X[i * d + col->offset] = (float) ((raw_v - center) / scale);
+				dst[col->offset] = (float) ((v - enc->center[col->offset]) *
+											inv_scale[col->offset]);
 			}
 		}
 	}

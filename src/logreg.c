@@ -17,8 +17,9 @@
  *
  * (the bias is not penalized).  The linear model trains on a standardized
  * target; the losses it reports are mean squared errors in the target's
- * own units.  The batch rows are gathered from the float4 matrix into a
- * double buffer and multiplied through OpenBLAS (two gemv calls per batch).
+ * own units.  A batch is a run of consecutive rows of the float4 matrix
+ * (shuffled once when it was built); it is widened into a double buffer
+ * and multiplied through OpenBLAS (two gemv calls per batch).
  * Non-finite losses are returned as they are; the training loop decides.
  *
  * src/logreg.c
@@ -45,23 +46,16 @@ typedef struct Logreg
 } Logreg;
 
 /*
- * Copy rows of the float4 matrix into the double buffer Xb.
+ * Copy n consecutive rows of the float4 matrix into the double buffer Xb.
  */
 static void
-GatherRows(const TrainSet *data, const int64 *rows, int64 first, int n,
-		   double *Xb)
+GatherRows(const TrainSet *data, int64 first, int n, double *Xb)
 {
-	int			d = data->d;
+	const float *src = data->X + first * data->d;
+	int64		count = (int64) n * data->d;
 
-	for (int i = 0; i < n; i++)
-	{
-		int64		r = rows ? rows[i] : first + i;
-		const float *src = data->X + r * d;
-		double	   *dst = Xb + (int64) i * d;
-
-		for (int k = 0; k < d; k++)
-			dst[k] = src[k];
-	}
+	for (int64 k = 0; k < count; k++)
+		Xb[k] = src[k];
 }
 
 /*
@@ -78,13 +72,25 @@ Scores(Logreg *lr, int n, const double *theta)
 }
 
 /*
- * Return the loss of one row with score z, target y (before weighting).
+ * Return the loss of one row with score z and target y (before weighting),
+ * and set *dz to its derivative by z.
+ *
+ * For the logistic loss, one exp serves both: with e = exp(-|z|),
+ * log(1 + exp(z)) = max(z, 0) + log1p(e), and sigmoid(z) is 1 / (1 + e)
+ * for z >= 0 and e / (1 + e) otherwise; neither can overflow.
  */
 static inline double
-RowLoss(ModelKind kind, double z, double y)
+RowLoss(ModelKind kind, double z, double y, double *dz)
 {
 	if (kind == MODEL_LOGISTIC)
-		return LrmlLog1pExp(z) - y * z;
+	{
+		double		e = exp(-fabs(z));
+		double		p = (z >= 0 ? 1.0 : e) / (1.0 + e);
+
+		*dz = p - y;
+		return Max(z, 0.0) + log1p(e) - y * z;
+	}
+	*dz = z - y;
 	return 0.5 * (z - y) * (z - y);
 }
 
@@ -96,7 +102,7 @@ RowLoss(ModelKind kind, double z, double y)
  * 3. grad_w = Xb^T dloss/dz + l2 w; grad_b = sum dloss/dz.
  */
 static double
-LogregBatchGradient(void *arg, const int64 *rows, int n, const double *theta,
+LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 					double *grad)
 {
 	Logreg	   *lr = (Logreg *) arg;
@@ -106,20 +112,17 @@ LogregBatchGradient(void *arg, const int64 *rows, int n, const double *theta,
 	double		gb = 0.0;
 
 	/* 1. */
-	GatherRows(data, rows, 0, n, lr->Xb);
+	GatherRows(data, first, n, lr->Xb);
 	Scores(lr, n, theta);
 
 	/* 2. */
 	for (int i = 0; i < n; i++)
 	{
-		int64		r = rows[i];
+		int64		r = first + i;
 		double		c = data->weight ? data->weight[r] : 1.0;
-		double		z = lr->z[i];
-		double		y = data->y[r];
 		double		dz;
 
-		loss += c * RowLoss(lr->kind, z, y);
-		dz = (lr->kind == MODEL_LOGISTIC ? LrmlSigmoid(z) - y : z - y);
+		loss += c * RowLoss(lr->kind, lr->z[i], data->y[r], &dz);
 		lr->z[i] = c * dz / n;
 		gb += lr->z[i];
 	}
@@ -156,14 +159,15 @@ LogregValidate(void *arg, const double *theta, double *loss, double *metric)
 		int			n = (int) Min(lr->max_rows, n_valid - start);
 
 		CHECK_FOR_INTERRUPTS();
-		GatherRows(data, NULL, data->n_train + start, n, lr->Xb);
+		GatherRows(data, data->n_train + start, n, lr->Xb);
 		Scores(lr, n, theta);
 		for (int i = 0; i < n; i++)
 		{
 			int64		r = data->n_train + start + i;
 			double		c = data->weight ? data->weight[r] : 1.0;
+			double		dz;
 
-			sum += c * RowLoss(lr->kind, lr->z[i], data->y[r]);
+			sum += c * RowLoss(lr->kind, lr->z[i], data->y[r], &dz);
 			lr->scores[start + i] = lr->z[i];
 		}
 	}

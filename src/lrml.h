@@ -199,19 +199,18 @@ typedef struct EpochRecord
 
 /*
  * Raw training data as read by dataset.c, before encoding (features.c).
- * Numeric and boolean columns hold float4 values with NaN for NULL (NaN
- * input is rejected while loading, so NaN is free to mark NULL);
- * categorical columns hold a code per row, -1 for NULL, with the text of
- * each code in code_text.
+ * values is row-major, one float4 per column: numeric and boolean columns
+ * hold the value, NaN for NULL (NaN input is rejected while loading, so NaN
+ * is free to mark NULL); categorical columns hold a code (exact in float4
+ * up to 2^24), -1 for NULL, with the text of each code in code_text.
  */
 typedef struct RawColumn
 {
 	char	   *name;
 	Oid			typid;
 	FeatureKind kind;
-	float	   *num;			/* numeric, boolean */
-	int32	   *code;			/* categorical */
-	int			n_codes;
+	int64		n_null;			/* NULLs among the rows read */
+	int			n_codes;		/* categorical */
 	char	  **code_text;
 } RawColumn;
 
@@ -226,14 +225,15 @@ typedef struct RawData
 	RawColumn  *columns;
 	int64		n_rows;			/* rows with a non-NULL label */
 	int64		n_null_label;	/* rows skipped for a NULL label */
+	float	   *values;			/* n_rows x n_columns, row-major */
 	double	   *y;				/* linear: the value; else a label code */
 	int			n_label_values; /* logistic: distinct labels (capped) */
 	char	   *label_text[LRML_MAX_LABEL_VALUES + 1];
 } RawData;
 
 /*
- * Encoded training data: rows 0 .. n_train - 1 train, the next n_valid
- * rows validate.  y is 0/1 for classifiers and the standardized target for
+ * Encoded training data: rows 0 .. n_train - 1 train, in an order shuffled
+ * once by the seed, and the next n_valid rows validate.  y is 0/1 for classifiers and the standardized target for
  * linear models; weight (NULL for all 1) scales each row's loss.
  */
 typedef struct TrainSet
@@ -255,8 +255,8 @@ typedef struct TrainSet
 typedef struct Learner
 {
 	int			n_params;
-	/* mean loss of rows[0 .. n - 1]; writes the gradient into grad */
-	double		(*batch_gradient) (void *arg, const int64 *rows, int n,
+	/* mean loss of rows first .. first + n - 1; gradient into grad */
+	double		(*batch_gradient) (void *arg, int64 first, int n,
 								   const double *theta, double *grad);
 	/* loss and metric over the validation rows */
 	void		(*validate) (void *arg, const double *theta, double *loss,
@@ -300,8 +300,7 @@ extern void FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc);
 extern FeatureEncoding *FeatureEncodingRead(StringInfo buf);
 extern Jsonb *FeatureEncodingToJsonb(const FeatureEncoding *enc);
 extern FeatureEncoding *FeatureEncodingBuild(const RawData *raw,
-											 const int64 *rows,
-											 int64 n_train);
+											 const bool *is_train);
 extern float *FeatureMatrixBuild(const RawData *raw,
 								 const FeatureEncoding *enc,
 								 const int64 *rows, int64 n_rows);

@@ -3,10 +3,9 @@
  * train.c
  *	  lrml.train and the training loop every model family shares.
  *
- * TrainLoop owns what is common to all gradient training: the seeded
- * shuffle of the training rows each epoch, mini-batches, the learning-rate
- * schedule, the optimizer step, interrupt checks, the loss watch and the
- * per-epoch curve.  A model family (logreg.c) plugs in through a Learner
+ * TrainLoop owns what is common to all gradient training: mini-batches
+ * in a seeded random order each epoch, the learning-rate schedule, the
+ * optimizer step, interrupt checks, the loss watch and the per-epoch curve.  A model family (logreg.c) plugs in through a Learner
  * and never sees schedules or optimizers.
  *
  * lrml_train reads the data (dataset.c), resolves the label, splits the
@@ -85,7 +84,12 @@ ReportDivergence(int epoch, int64 updates, double loss)
 /*
  * Train theta for opts->epochs epochs over the training rows.
  *
- * 1. Each epoch, shuffle the training rows with the seeded generator.
+ * The training rows were shuffled once, by the seed, when the matrix was
+ * built; batch b is the run of rows b * batch_size onwards, so each batch
+ * reads memory in order.
+ *
+ * 1. Each epoch, shuffle the order of the batches with the seeded
+ *	  generator.
  * 2. For each mini-batch: take the scheduled rate (t = epoch, or the
  *	  update count with schedule_unit "step"), compute the batch's loss and
  *	  gradient, and let the optimizer update theta.
@@ -100,10 +104,11 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		  const Learner *learner, int64 n_train, double *theta,
 		  OptimizerState *optimizer, uint64 seed, EpochRecord *curve)
 {
-	int64	   *order = palloc_extended(sizeof(int64) * n_train,
+	int			batch = (int) Min(opts->batch_size, n_train);
+	int64		n_batches = (n_train + batch - 1) / batch;
+	int64	   *order = palloc_extended(sizeof(int64) * n_batches,
 										MCXT_ALLOC_HUGE);
 	double	   *grad = palloc0(sizeof(double) * learner->n_params);
-	int			batch = (int) Min(opts->batch_size, n_train);
 	pg_prng_state rng;
 	int64		updates = 0;
 	TrainContext tc;
@@ -117,8 +122,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	error_context_stack = &callback;
 
 	pg_prng_seed(&rng, seed);
-	for (int64 i = 0; i < n_train; i++)
-		order[i] = i;
+	for (int64 b = 0; b < n_batches; b++)
+		order[b] = b;
 
 	for (int epoch = 0; epoch < opts->epochs; epoch++)
 	{
@@ -130,21 +135,22 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		rec->epoch = epoch;
 
 		/* 1. */
-		Shuffle(order, n_train, &rng);
+		Shuffle(order, n_batches, &rng);
 
 		/* 2. */
-		for (int64 start = 0; start < n_train; start += batch)
+		for (int64 b = 0; b < n_batches; b++)
 		{
-			int			n = (int) Min(batch, n_train - start);
+			int64		first = order[b] * batch;
+			int			n = (int) Min(batch, n_train - first);
 			int64		t = opts->schedule.unit_step ? updates : epoch;
 			double		rate = ScheduleRate(&opts->schedule, t);
 			double		loss;
 
 			CHECK_FOR_INTERRUPTS();
-			if (start == 0)
+			if (b == 0)
 				rec->lr = rate;
-			loss = learner->batch_gradient(learner->arg, order + start, n,
-										   theta, grad);
+			loss = learner->batch_gradient(learner->arg, first, n, theta,
+										   grad);
 			if (!isfinite(loss))
 				ReportDivergence(epoch, updates, loss);
 			loss_sum += loss * n;
@@ -305,42 +311,43 @@ ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 		raw->y[i] = ((int) raw->y[i] == pos) ? 1.0 : 0.0;
 }
 
-static int
-CompareInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Split the rows into training and validation rows.
  *
- * Returns an ordering of raw's rows, training rows first; sets *n_valid.
- * round(n * fraction) rows validate; for classifiers the split is
- * stratified: each class gives its share, rounded, to the validation rows.
- * Both parts are kept in table order; epochs shuffle the training part.
+ * Returns an ordering of raw's rows, training rows first, and sets
+ * *is_train (per raw row) and *n_valid.  round(n * fraction) rows
+ * validate; for classifiers the split is stratified: each class gives its
+ * share, rounded, to the validation rows.  The training rows come in a
+ * random order drawn from the seed (the matrix is built in this order, and
+ * training walks it batch by batch); the validation rows keep table order.
  */
 static int64 *
 SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
-		  int64 *n_valid)
+		  bool **is_train, int64 *n_valid)
 {
 	int64		n = raw->n_rows;
 	int64		want = (int64) floor(n * opts->validation_fraction + 0.5);
 	int64	   *order = palloc_extended(sizeof(int64) * Max(n, 1),
 										MCXT_ALLOC_HUGE);
-	int64	   *valid = palloc_extended(sizeof(int64) * Max(n, 1),
+	int64	   *members = palloc_extended(sizeof(int64) * Max(n, 1),
+										  MCXT_ALLOC_HUGE);
+	bool	   *train = palloc_extended(sizeof(bool) * Max(n, 1),
 										MCXT_ALLOC_HUGE);
 	int64		n_train = 0;
 	int64		nv = 0;
+	int64		pos = 0;
 	pg_prng_state rng;
 
 	pg_prng_seed(&rng, (uint64) opts->seed);
+	for (int64 i = 0; i < n; i++)
+	{
+		train[i] = true;
+		pos += (raw->y[i] == 1.0);
+	}
+
+	/* 1. draw each class's validation rows */
 	for (int cls = 0; cls < (stratify ? 2 : 1); cls++)
 	{
-		int64	   *members = palloc_extended(sizeof(int64) * Max(n, 1),
-											  MCXT_ALLOC_HUGE);
 		int64		m = 0;
 		int64		take;
 
@@ -349,31 +356,28 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 				members[m++] = i;
 		if (!stratify)
 			take = want;
-		else if (cls == 1)
-			take = want - nv;
-		else
-		{
-			int64		pos = 0;
-
-			for (int64 i = 0; i < n; i++)
-				pos += (raw->y[i] == 1.0);
+		else if (cls == 0)
 			take = want - (int64) floor((double) want * pos / n + 0.5);
-		}
+		else
+			take = want - nv;
 		take = Max(0, Min(take, m));
 		Shuffle(members, m, &rng);
-		for (int64 i = 0; i < m; i++)
-		{
-			if (i < take)
-				valid[nv++] = members[i];
-			else
-				order[n_train++] = members[i];
-		}
-		pfree(members);
+		for (int64 i = 0; i < take; i++)
+			train[members[i]] = false;
+		nv += take;
 	}
-	qsort(order, n_train, sizeof(int64), CompareInt64);
-	qsort(valid, nv, sizeof(int64), CompareInt64);
-	memcpy(order + n_train, valid, sizeof(int64) * nv);
-	pfree(valid);
+
+	/* 2. training rows shuffled, then validation rows in table order */
+	for (int64 i = 0; i < n; i++)
+		if (train[i])
+			order[n_train++] = i;
+	Shuffle(order, n_train, &rng);
+	for (int64 i = 0, k = n_train; i < n; i++)
+		if (!train[i])
+			order[k++] = i;
+
+	pfree(members);
+	*is_train = train;
 	*n_valid = nv;
 	return order;
 }
@@ -426,19 +430,11 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 	for (int j = 0; j < raw->n_columns; j++)
 	{
 		const RawColumn *col = &raw->columns[j];
-		int64		nulls = 0;
 
-		for (int64 i = 0; i < raw->n_rows; i++)
-		{
-			if (col->kind == FEATURE_CATEGORICAL)
-				nulls += (col->code[i] < 0);
-			else
-				nulls += isnan(col->num[i]);
-		}
 		if (j > 0)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, col->name);
-		appendStringInfo(&buf, ": " INT64_FORMAT, nulls);
+		appendStringInfo(&buf, ": " INT64_FORMAT, col->n_null);
 	}
 	appendStringInfoChar(&buf, '}');
 	appendStringInfo(&buf, ", \"epochs\": %d", last->epoch + 1);
@@ -460,14 +456,15 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
  */
 static void
 BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
-			  int64 n_valid, LrmlModel *model, TrainSet *data)
+			  const bool *is_train, int64 n_valid, LrmlModel *model,
+			  TrainSet *data)
 {
 	int64		n = raw->n_rows;
 	FeatureEncoding *enc;
 
 	data->n_train = n - n_valid;
 	data->n_valid = n_valid;
-	enc = FeatureEncodingBuild(raw, order, data->n_train);
+	enc = FeatureEncodingBuild(raw, is_train);
 	model->encoding = enc;
 	data->d = enc->n_inputs;
 	DatasetCheckMemory(add_size(mul_size(mul_size(n, data->d), sizeof(float)),
@@ -594,6 +591,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	LrmlModel  *model;
 	TrainSet	data;
 	int64	   *order;
+	bool	   *is_train;
 	int64		n_valid;
 	Learner    *learner;
 	double	   *theta;
@@ -627,8 +625,9 @@ lrml_train(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
 						relation, label)));
-	order = SplitRows(raw, &opts, opts.model == MODEL_LOGISTIC, &n_valid);
-	BuildTrainSet(raw, &opts, order, n_valid, model, &data);
+	order = SplitRows(raw, &opts, opts.model == MODEL_LOGISTIC, &is_train,
+					  &n_valid);
+	BuildTrainSet(raw, &opts, order, is_train, n_valid, model, &data);
 	CheckTrainRows(raw, &data, opts.model);
 
 	/* 3. */

@@ -33,7 +33,8 @@ main()
 	lrml_log "running test/demo.sql"
 	echo
 	(cd "$LRML_REPO" &&
-		lrml_psql -d lrml_demo -f test/demo.sql </dev/null)
+		lrml_psql -d lrml_demo -f test/demo.sql </dev/null) ||
+		lrml_die "test/demo.sql failed"
 	echo
 }
 

@@ -74,7 +74,9 @@ FROM lrml.train(model => 'churn',
                 options => '{"epochs": 30, "seed": 1}');
 
 \echo 'The model on every customer (columns are matched by name):'
-SELECT metric, round(value::numeric, 4) AS value
+SELECT metric,
+       round(value::numeric, CASE WHEN metric = 'rows' THEN 0 ELSE 4 END)
+           AS value
 FROM lrml.evaluate(model => 'churn', relation => 'customers');
 
 \echo 'The ten customers most likely to leave (p: probability of churn):'

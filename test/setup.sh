@@ -131,31 +131,43 @@ lrml_as_server_user()
 # (lrml_kill_child).  The program gets no standard input.
 lrml_run()
 {
-	local dir="$1" status=0
+	local dir="$1" status=0 signal_status=
 
 	shift
+	# A signal between starting the program and noting its process id
+	# must not end the script before the trap can find the program.
+	trap 'signal_status=129' HUP
+	trap 'signal_status=130' INT
+	trap 'signal_status=143' TERM
 	(cd "$dir" && exec setsid "$@") </dev/null 7>&- 8>&- 9<&- &
 	LRML_CHILD=$!
+	lrml_set_signal_traps
+	[ -z "$signal_status" ] || exit "$signal_status"
+
 	wait "$LRML_CHILD" || status=$?
 	LRML_CHILD=
 	return "$status"
 }
 
-# End the process group started by lrml_run, if it is still running: TERM,
-# then KILL after five seconds.
+# End the process group started by lrml_run, if it is still running: TERM
+# to the group, up to ten seconds for its leader to exit, then KILL to
+# whatever is left of the group.
 lrml_kill_child()
 {
-	local i
+	local i stat
 
 	[ -n "$LRML_CHILD" ] || return 0
-	kill -TERM -- "-$LRML_CHILD" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		kill -0 -- "-$LRML_CHILD" 2>/dev/null || break
+	kill -TERM -- "-$LRML_CHILD" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		# An exited leader stays a zombie until "wait" below.
+		stat="$(cat "/proc/$LRML_CHILD/stat" 2>/dev/null)" || break
+		[[ "${stat##*) }" == Z* ]] && break
 		sleep 0.1
 	done
-	kill -KILL -- "-$LRML_CHILD" 2>/dev/null || true
-	wait "$LRML_CHILD" 2>/dev/null || true
+	kill -KILL -- "-$LRML_CHILD" 2>/dev/null
+	wait "$LRML_CHILD" 2>/dev/null
 	LRML_CHILD=
+	return 0
 }
 
 # Call lrml_on_exit when the script ends, however it ends.
@@ -168,6 +180,12 @@ lrml_install_traps()
 {
 	exec 7>&1 8>&2
 	trap lrml_on_exit EXIT
+	lrml_set_signal_traps
+}
+
+# Turn HUP, INT and TERM into exits with the usual status.
+lrml_set_signal_traps()
+{
 	trap 'exit 129' HUP
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
