@@ -393,6 +393,8 @@ GrowRows(RawData *raw, int64 *capacity, int64 need)
 	*capacity = cap;
 }
 
+static void ReportBadValue(const RawColumn *col, double v);
+
 /*
  * Store one feature value of row i.
  */
@@ -436,20 +438,36 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 		*out = DatumGetBool(value) ? 1.0f : 0.0f;
 		return;
 	}
-	v = FeatureDatumToDouble(value, lc->base_typid);
+	/* the common types inline; the rest through the general conversion */
+	if (lc->base_typid == FLOAT8OID)
+		v = DatumGetFloat8(value);
+	else if (lc->base_typid == INT4OID)
+		v = DatumGetInt32(value);
+	else
+		v = FeatureDatumToDouble(value, lc->base_typid);
+	if (unlikely(!(fabs(v) <= FLT_MAX)))
+		ReportBadValue(col, v);
+	*out = (float) v;
+}
+
+/*
+ * Fail for a feature value that is NaN, infinite, or beyond float4.
+ */
+static void
+ReportBadValue(const RawColumn *col, double v)
+{
 	if (isnan(v) || isinf(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("column \"%s\" contains the value %s", col->name,
 						isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity")),
 				 errdetail("Features must be finite numbers or NULL.")));
-	if (fabs(v) > FLT_MAX)
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("value %g of column \"%s\" is out of range", v,
 						col->name),
 				 errdetail("Features are held as float4, whose largest value is about 3.4e38.")));
-	*out = (float) v;
 }
 
 /*

@@ -391,7 +391,13 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 		 */
 #ifdef __GNUC__
 		if (i + FEATURE_PREFETCH < n_rows)
-			__builtin_prefetch(raw->values + rows[i + FEATURE_PREFETCH] * n_cols);
+		{
+			const float *ahead = raw->values +
+				rows[i + FEATURE_PREFETCH] * n_cols;
+
+			__builtin_prefetch(ahead);
+			__builtin_prefetch(ahead + n_cols - 1);
+		}
 #endif
 		for (int j = 0; j < n_cols; j++)
 		{

@@ -56,6 +56,33 @@ LinalgGemvTF8(int m, int n, const double *A, const double *x, double *y)
 }
 
 /*
+ * y = A x in single precision, with A an m x n row-major matrix.
+ */
+void
+LinalgGemvF4(int m, int n, const float *A, const float *x, float *y)
+{
+	if (m == 0)
+		return;
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, A, n, x, 1,
+				0.0f, y, 1);
+}
+
+/*
+ * y = A^T x in single precision, with A an m x n row-major matrix.
+ */
+void
+LinalgGemvTF4(int m, int n, const float *A, const float *x, float *y)
+{
+	if (m == 0)
+	{
+		memset(y, 0, sizeof(float) * n);
+		return;
+	}
+	cblas_sgemv(CblasRowMajor, CblasTrans, m, n, 1.0f, A, n, x, 1,
+				0.0f, y, 1);
+}
+
+/*
  * Return x . y.
  */
 double

@@ -18,8 +18,11 @@
  * (the bias is not penalized).  The linear model trains on a standardized
  * target; the losses it reports are mean squared errors in the target's
  * own units.  A batch is a run of consecutive rows of the float4 matrix
- * (shuffled once when it was built); it is widened into a double buffer
- * and multiplied through OpenBLAS (two gemv calls per batch).
+ * (shuffled once when it was built), multiplied in place through
+ * OpenBLAS in single precision (two sgemv calls per batch): the products
+ * over one batch have float4 inputs anyway, and their rounding (about
+ * 1e-7 relative) is far below the noise of a mini-batch gradient.  Each
+ * row's loss and derivative, and every sum over batches, are in double.
  * Non-finite losses are returned as they are; the training loop decides.
  *
  * src/logreg.c
@@ -40,35 +43,24 @@ typedef struct Logreg
 	double		l2;
 	double		y_scale;		/* linear: reported losses use y's units */
 	int			max_rows;		/* capacity of the buffers below */
-	double	   *Xb;				/* gathered rows */
-	double	   *z;				/* scores, then dloss/dz */
+	float	   *wf;				/* the weights, in single precision */
+	float	   *zf;				/* scores, then scaled dloss/dz */
+	float	   *gf;				/* X^T dloss/dz */
 	double	   *scores;			/* validation scores */
 } Logreg;
 
 /*
- * Copy n consecutive rows of the float4 matrix into the double buffer Xb.
+ * Compute the scores (without the bias) of rows first .. first + n - 1
+ * into lr->zf.
  */
 static void
-GatherRows(const TrainSet *data, int64 first, int n, double *Xb)
-{
-	const float *src = data->X + first * data->d;
-	int64		count = (int64) n * data->d;
-
-	for (int64 k = 0; k < count; k++)
-		Xb[k] = src[k];
-}
-
-/*
- * Compute z = Xb w + b for n gathered rows.
- */
-static void
-Scores(Logreg *lr, int n, const double *theta)
+Scores(Logreg *lr, int64 first, int n, const double *theta)
 {
 	int			d = lr->data->d;
 
-	LinalgGemvF8(n, d, lr->Xb, theta, lr->z);
-	for (int i = 0; i < n; i++)
-		lr->z[i] += theta[d];
+	for (int k = 0; k < d; k++)
+		lr->wf[k] = (float) theta[k];
+	LinalgGemvF4(n, d, lr->data->X + first * d, lr->wf, lr->zf);
 }
 
 /*
@@ -99,7 +91,7 @@ RowLoss(ModelKind kind, double z, double y, double *dz)
  *
  * 1. Gather the rows and score them.
  * 2. Turn each score into its loss and dloss/dz.
- * 3. grad_w = Xb^T dloss/dz + l2 w; grad_b = sum dloss/dz.
+ * 3. grad_w = X^T dloss/dz + l2 w; grad_b = sum dloss/dz.
  */
 static double
 LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
@@ -112,8 +104,7 @@ LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 	double		gb = 0.0;
 
 	/* 1. */
-	GatherRows(data, first, n, lr->Xb);
-	Scores(lr, n, theta);
+	Scores(lr, first, n, theta);
 
 	/* 2. */
 	for (int i = 0; i < n; i++)
@@ -122,15 +113,16 @@ LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 		double		c = data->weight ? data->weight[r] : 1.0;
 		double		dz;
 
-		loss += c * RowLoss(lr->kind, lr->z[i], data->y[r], &dz);
-		lr->z[i] = c * dz / n;
-		gb += lr->z[i];
+		loss += c * RowLoss(lr->kind, lr->zf[i] + theta[d], data->y[r], &dz);
+		dz *= c / n;
+		lr->zf[i] = (float) dz;
+		gb += dz;
 	}
 
 	/* 3. */
-	LinalgGemvTF8(n, d, lr->Xb, lr->z, grad);
+	LinalgGemvTF4(n, d, data->X + first * d, lr->zf, lr->gf);
 	for (int k = 0; k < d; k++)
-		grad[k] += lr->l2 * theta[k];
+		grad[k] = lr->gf[k] + lr->l2 * theta[k];
 	grad[d] = gb;
 
 	loss /= n;
@@ -159,16 +151,16 @@ LogregValidate(void *arg, const double *theta, double *loss, double *metric)
 		int			n = (int) Min(lr->max_rows, n_valid - start);
 
 		CHECK_FOR_INTERRUPTS();
-		GatherRows(data, data->n_train + start, n, lr->Xb);
-		Scores(lr, n, theta);
+		Scores(lr, data->n_train + start, n, theta);
 		for (int i = 0; i < n; i++)
 		{
 			int64		r = data->n_train + start + i;
 			double		c = data->weight ? data->weight[r] : 1.0;
+			double		z = lr->zf[i] + theta[data->d];
 			double		dz;
 
-			sum += c * RowLoss(lr->kind, lr->z[i], data->y[r], &dz);
-			lr->scores[start + i] = lr->z[i];
+			sum += c * RowLoss(lr->kind, z, data->y[r], &dz);
+			lr->scores[start + i] = z;
 		}
 	}
 
@@ -201,11 +193,9 @@ LogregLearner(const TrainSet *data, ModelKind kind, double l2,
 	lr->l2 = l2;
 	lr->y_scale = y_scale;
 	lr->max_rows = (int) Max(LOGREG_CHUNK, Min(batch_size, data->n_train));
-	DatasetCheckMemory(mul_size(mul_size(lr->max_rows, data->d),
-								sizeof(double)));
-	lr->Xb = palloc_extended(mul_size(mul_size(lr->max_rows, data->d),
-									  sizeof(double)) + 1, MCXT_ALLOC_HUGE);
-	lr->z = palloc_extended(sizeof(double) * lr->max_rows, MCXT_ALLOC_HUGE);
+	lr->wf = palloc(sizeof(float) * Max(data->d, 1));
+	lr->gf = palloc(sizeof(float) * Max(data->d, 1));
+	lr->zf = palloc_extended(sizeof(float) * lr->max_rows, MCXT_ALLOC_HUGE);
 	lr->scores = palloc_extended(sizeof(double) * (data->n_valid + 1),
 								 MCXT_ALLOC_HUGE);
 

@@ -340,6 +340,10 @@ extern void LinalgGemvF8(int m, int n, const double *A, const double *x,
 						 double *y);
 extern void LinalgGemvTF8(int m, int n, const double *A, const double *x,
 						  double *y);
+extern void LinalgGemvF4(int m, int n, const float *A, const float *x,
+						 float *y);
+extern void LinalgGemvTF4(int m, int n, const float *A, const float *x,
+						  float *y);
 extern double LinalgDot(int n, const double *x, const double *y);
 extern void LinalgAxpy(int n, double a, const double *x, double *y);
 
