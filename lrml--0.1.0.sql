@@ -128,10 +128,28 @@ COMMENT ON FUNCTION lrml.train(text, text, text, text[], jsonb) IS
 -- Scoring
 --
 
+-- Internal: the planner rewrites lrml.predict(model, t) with a whole-row t
+-- to lrml.predict_columns(model, ARRAY[column names], t.c1, t.c2, ...), so
+-- that no composite datum is built per row (src/score.c).
+CREATE FUNCTION lrml.predict_support(internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_predict_support'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.predict_columns(model text, names text[],
+									 VARIADIC "any")
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_columns'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict_columns(text, text[], "any") IS
+	'internal: lrml.predict on a row passed column by column';
+
 CREATE FUNCTION lrml.predict(model text, "row" anynonarray)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'lrml_predict_row'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT lrml.predict_support;
 
 COMMENT ON FUNCTION lrml.predict(text, anynonarray) IS
 	'score a row with the deployed version of a model, columns by name';

@@ -16,9 +16,14 @@
  *	  extension was dropped and created again, restarting the ids).
  *	- Per query (fn_extra, in fn_mcxt), the first call looks up once which
  *	  version of the named model is deployed, pins its cache entry and maps
- *	  the row type's columns to the model's features.  Later rows do no
- *	  catalog or table access.  A new version or a deploy committed by
- *	  another session is therefore seen by the next query, never midway.
+ *	  the row type's columns to the model's features.  Later rows read no
+ *	  table.  A new version or a deploy committed by another session is
+ *	  therefore seen by the next query, never midway through one.
+ *	- A whole-row argument (lrml.predict('m', t) FROM t) would make the
+ *	  executor build a composite datum of every column for every row,
+ *	  which costs more than the scoring.  A planner support function
+ *	  rewrites such calls to pass the columns one by one
+ *	  (lrml.predict_columns); the result is the same.
  *
  * The score of a row is
  *
@@ -42,11 +47,17 @@
 #include "lrml.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/pathnodes.h"
+#include "nodes/supportnodes.h"
+#include "parser/parse_func.h"
+#include "parser/parsetree.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -54,6 +65,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
 #include "utils/typcache.h"
 
 /* Decoded models kept per backend */
@@ -111,7 +123,7 @@ typedef struct ColumnMap
 	Oid			typid;			/* base type of the attribute */
 	ValueReader reader;
 	double		w;				/* numeric, boolean: wf of the input */
-	double		center;			/* numeric, boolean: center of the input */
+	double		center;			/* numeric, boolean: its input's center */
 	const double *wf;			/* categorical: wf of its first input */
 	int			null_category;	/* categorical: NULL category or -1 */
 	FmgrInfo	outfunc;		/* READ_OUTPUT */
@@ -133,6 +145,8 @@ typedef struct ScoreState
 	HeapTupleData tuple;		/* the current row, for the slot */
 	int			max_attnum;		/* highest attribute the map reads */
 	ColumnMap  *map;			/* one per feature column */
+	Datum	   *values;			/* predict_columns: the current row */
+	bool	   *isnull;
 } ScoreState;
 
 static HTAB *model_cache = NULL;
@@ -629,6 +643,242 @@ lrml_predict_row(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Is range table entry varno on the nullable side of an outer join in the
+ * join tree under jtnode?  nullable says whether jtnode itself is.
+ */
+static bool
+RangeIsNullable(Node *jtnode, int varno, bool nullable)
+{
+	ListCell   *lc;
+
+	if (jtnode == NULL)
+		return false;
+	if (IsA(jtnode, RangeTblRef))
+		return nullable && ((RangeTblRef *) jtnode)->rtindex == varno;
+	if (IsA(jtnode, FromExpr))
+	{
+		foreach(lc, ((FromExpr *) jtnode)->fromlist)
+			if (RangeIsNullable(lfirst(lc), varno, nullable))
+				return true;
+		return false;
+	}
+	if (IsA(jtnode, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) jtnode;
+		bool		left_nullable = nullable || j->jointype == JOIN_RIGHT ||
+			j->jointype == JOIN_FULL;
+		bool		right_nullable = nullable || j->jointype != JOIN_INNER;
+
+		return RangeIsNullable(j->larg, varno, left_nullable) ||
+			RangeIsNullable(j->rarg, varno, right_nullable);
+	}
+	return false;
+}
+
+/*
+ * Split a row argument into its column expressions and names, or return
+ * false when it is not a form that can be split without changing the
+ * result: a whole-row reference to a table that no outer join can null,
+ * or a ROW() constructor (which is never NULL itself).
+ */
+static bool
+SplitRowArgument(PlannerInfo *root, Node *row, List **cols, List **names)
+{
+	TupleDesc	desc;
+	ListCell   *lc;
+	int			a = 0;
+
+	*cols = NIL;
+	*names = NIL;
+	if (IsA(row, RowExpr))
+	{
+		RowExpr    *r = (RowExpr *) row;
+
+		if (r->row_typeid == RECORDOID)
+		{
+			if (list_length(r->colnames) != list_length(r->args))
+				return false;
+			*cols = r->args;
+			*names = r->colnames;
+			return true;
+		}
+		desc = lookup_rowtype_tupdesc(r->row_typeid, -1);
+		if (desc->natts != list_length(r->args))
+		{
+			ReleaseTupleDesc(desc);
+			return false;
+		}
+		foreach(lc, r->args)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a++);
+
+			if (att->attisdropped)
+				continue;
+			*cols = lappend(*cols, lfirst(lc));
+			*names = lappend(*names,
+							 makeString(pstrdup(NameStr(att->attname))));
+		}
+		ReleaseTupleDesc(desc);
+		return true;
+	}
+
+	if (IsA(row, Var) && root != NULL)
+	{
+		Var		   *var = (Var *) row;
+		RangeTblEntry *rte;
+		Relation	rel;
+
+		if (var->varattno != 0 || var->varlevelsup != 0 ||
+			var->varno < 1 || var->varno > list_length(root->parse->rtable))
+			return false;
+		rte = rt_fetch(var->varno, root->parse->rtable);
+		if (rte->rtekind != RTE_RELATION ||
+			RangeIsNullable((Node *) root->parse->jointree, var->varno, false))
+			return false;
+		rel = relation_open(rte->relid, NoLock);
+		desc = RelationGetDescr(rel);
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (att->attisdropped)
+				continue;
+			*cols = lappend(*cols, makeVar(var->varno, att->attnum,
+										   att->atttypid, att->atttypmod,
+										   att->attcollation, 0));
+			*names = lappend(*names,
+							 makeString(pstrdup(NameStr(att->attname))));
+		}
+		relation_close(rel, NoLock);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Planner support for lrml.predict(model, row): pass the row's columns
+ * one by one.
+ *
+ * A whole-row argument such as t in lrml.predict('m', t) FROM t makes the
+ * executor build a composite datum of every column for every row, which
+ * costs more than scoring it.  So lrml.predict(model, t) is rewritten to
+ * lrml.predict_columns(model, ARRAY[column names], t.c1, t.c2, ...), which
+ * scores the same values by the same names without that datum.  The model
+ * is not read here: the columns are taken from the row type, and which
+ * model version scores them is still decided when the query runs.  Rows
+ * that cannot be split without changing the result are left alone (see
+ * SplitRowArgument).
+ */
+PG_FUNCTION_INFO_V1(lrml_predict_support);
+Datum
+lrml_predict_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	List	   *cols;
+	List	   *names;
+	Datum	   *elems;
+	ListCell   *lc;
+	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, ANYOID};
+	Oid			funcid;
+	Const	   *names_const;
+	FuncExpr   *call;
+	int			i = 0;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	if (list_length(req->fcall->args) != 2 ||
+		!SplitRowArgument(req->root, lsecond(req->fcall->args),
+						  &cols, &names) ||
+		list_length(cols) < 1 || list_length(cols) > FUNC_MAX_ARGS - 2)
+		PG_RETURN_POINTER(NULL);
+	funcid = LookupFuncName(list_make2(makeString("lrml"),
+									   makeString("predict_columns")),
+							3, argtypes, true);
+	if (!OidIsValid(funcid))
+		PG_RETURN_POINTER(NULL);
+
+	elems = palloc(sizeof(Datum) * list_length(names));
+	foreach(lc, names)
+		elems[i++] = CStringGetTextDatum(strVal(lfirst(lc)));
+	names_const = makeConst(TEXTARRAYOID, -1, InvalidOid, -1,
+							PointerGetDatum(construct_array(elems, i, TEXTOID,
+															-1, false,
+															TYPALIGN_INT)),
+							false, false);
+	call = makeFuncExpr(funcid, FLOAT8OID,
+						list_concat(list_make2(linitial(req->fcall->args),
+											   names_const),
+									cols),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	call->location = req->fcall->location;
+	PG_RETURN_POINTER(call);
+}
+
+/*
+ * lrml.predict_columns(model text, names text[], VARIADIC "any"): score
+ * the row whose columns are the variadic arguments, named by names.
+ *
+ * Internal: the planner rewrites lrml.predict(model, row) to this (see
+ * lrml_predict_support).  Not strict, because NULL column values score
+ * as their fill values; a NULL model name gives NULL, as lrml.predict
+ * does.
+ */
+PG_FUNCTION_INFO_V1(lrml_predict_columns);
+Datum
+lrml_predict_columns(PG_FUNCTION_ARGS)
+{
+	ScoreState *state;
+	int			n_values = PG_NARGS() - 2;
+	int			n_columns;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
+	if (state->map == NULL)
+	{
+		Datum	   *names;
+		bool	   *names_null;
+		int			n_names;
+		TupleDesc	desc;
+
+		if (PG_ARGISNULL(1))
+			elog(ERROR, "column names of lrml.predict_columns must not be null");
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false,
+						  TYPALIGN_INT, &names, &names_null, &n_names);
+		if (n_names != n_values)
+			elog(ERROR, "lrml.predict_columns got %d names for %d values",
+				 n_names, n_values);
+		desc = CreateTemplateTupleDesc(n_values);
+		for (i = 0; i < n_values; i++)
+			TupleDescInitEntry(desc, i + 1,
+							   names_null[i] ? "" :
+							   TextDatumGetCString(names[i]),
+							   get_fn_expr_argtype(fcinfo->flinfo, i + 2),
+							   -1, 0);
+		(void) BuildColumnMap(state->cm, desc, NULL, state->mcxt,
+							  &state->map);
+		state->values = MemoryContextAllocZero(state->mcxt,
+											   sizeof(Datum) * n_values);
+		state->isnull = MemoryContextAllocZero(state->mcxt,
+											   sizeof(bool) * n_values);
+	}
+
+	n_columns = state->cm->model->encoding->n_columns;
+	for (i = 0; i < n_columns; i++)
+	{
+		int			k = state->map[i].attnum - 1;
+
+		state->values[k] = PG_GETARG_DATUM(k + 2);
+		state->isnull[k] = PG_ARGISNULL(k + 2);
+	}
+	PG_RETURN_FLOAT8(ScoreValues(state->cm, state->map, state->values,
+								 state->isnull));
+}
+
+/*
  * lrml.predict_class(model text, row anynonarray, threshold float8):
  * true when a classifier's probability of the positive class reaches the
  * threshold.
@@ -746,6 +996,7 @@ EvaluateThreshold(Jsonb *options)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		char	   *key;
+		Datum		number;
 
 		if (tok != WJB_KEY)
 			continue;
@@ -760,8 +1011,9 @@ EvaluateThreshold(Jsonb *options)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"threshold\" must be a number")));
+		number = NumericGetDatum(v.val.numeric);
 		threshold = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   NumericGetDatum(v.val.numeric)));
+													   number));
 		if (!(threshold >= 0.0 && threshold <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -828,22 +1080,70 @@ EvaluateLabel(const CachedModel *cm, Datum value, Oid typid,
 }
 
 /*
+ * Does desc have a (live) column of this name?
+ */
+static bool
+HasColumn(TupleDesc desc, const char *name)
+{
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Build the query that reads the model's feature columns, then its label,
- * from the relation or query text.
+ * from the FROM item.
+ *
+ * The FROM item's columns are looked up first (an empty scan), so that a
+ * missing column is reported by name rather than as an error in a query
+ * the user did not write.  SPI must be connected.
  */
 static char *
-EvaluateQuery(const LrmlModel *model, const char *relation)
+EvaluateQuery(const CachedModel *cm, const char *from)
 {
+	const LrmlModel *model = cm->model;
 	StringInfoData sql;
+	TupleDesc	desc;
+	int			ret;
 	int			i;
 
 	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT * FROM %s LIMIT 0", from);
+	ret = SPI_execute(sql.data, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns of the relation: %s",
+			 SPI_result_code_string(ret));
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i < model->encoding->n_columns; i++)
+		if (!HasColumn(desc, model->encoding->columns[i].name))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" does not exist",
+							model->encoding->columns[i].name),
+					 errdetail("Version %d of model \"%s\" uses column \"%s\" as a feature.",
+							   cm->stored->version, cm->stored->name,
+							   model->encoding->columns[i].name)));
+	if (!HasColumn(desc, model->label))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" does not exist", model->label),
+				 errdetail("Version %d of model \"%s\" uses column \"%s\" as its label.",
+						   cm->stored->version, cm->stored->name,
+						   model->label)));
+	SPI_freetuptable(SPI_tuptable);
+
+	resetStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	for (i = 0; i < model->encoding->n_columns; i++)
 		appendStringInfo(&sql, "%s, ",
 						 quote_identifier(model->encoding->columns[i].name));
 	appendStringInfo(&sql, "%s FROM %s", quote_identifier(model->label),
-					 DatasetFromClause(relation));
+					 from);
 	return sql.data;
 }
 
@@ -851,9 +1151,14 @@ EvaluateQuery(const LrmlModel *model, const char *relation)
  * Read the relation through a cursor and score every row with a non-NULL
  * label into rows (allocated in mcxt).
  *
- * 1. Open a read-only cursor over the features and the label.
+ * 1. Open a read-only cursor over the features and the label (in the
+ *	  caller's snapshot, with the caller's rights).
  * 2. Map its columns to the model (checking their types) once.
  * 3. Fetch batches, scoring each row; skip and count NULL labels.
+ *
+ * XXX: the scores and labels (16 bytes a row) are kept for the AUC's sort
+ * and are not counted against lrml.memory_limit; they are a small part of
+ * what the same rows cost to train on.
  */
 static void
 EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
@@ -868,6 +1173,7 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 	FmgrInfo	label_out;
 	Datum	   *values = palloc(sizeof(Datum) * (n_columns + 1));
 	bool	   *isnull = palloc(sizeof(bool) * (n_columns + 1));
+	char	   *sql;
 	int			i;
 
 	for (i = 0; i < n_columns; i++)
@@ -877,9 +1183,9 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 									  ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL,
-									   EvaluateQuery(cm->model, relation),
-									   0, NULL, NULL, NULL, true, 0);
+	sql = EvaluateQuery(cm, DatasetFromClause(relation));
+	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL,
+									   true, 0);
 	for (;;)
 	{
 		SPITupleTable *tt;
