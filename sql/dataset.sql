@@ -48,7 +48,12 @@ INSERT INTO mixed SELECT g, (ARRAY['north', 'south', NULL])[g % 3 + 1],
 FROM generate_series(1, 60) g;
 SELECT count(*) FROM lrml.train(model => 'mixed', relation => 'mixed', label => 'churned',
                                 features => ARRAY['region', 'p', 'active', 'spend'], options => '{"epochs": 3}');
-SELECT jsonb_pretty(features) FROM lrml.models WHERE name = 'mixed';
+SELECT features->'inputs' AS inputs FROM lrml.models WHERE name = 'mixed';
+SELECT c->>'name' AS name, c->>'type' AS type, c->'offset' AS offset, c->'categories' AS categories,
+       round((c->>'mean')::numeric, 6) AS mean, round((c->>'scale')::numeric, 6) AS scale,
+       round((c->>'fill')::numeric, 6) AS fill, c->'nulls' AS nulls
+FROM lrml.models, jsonb_array_elements(features->'columns') c WHERE name = 'mixed'
+ORDER BY (c->>'offset')::int;
 SELECT metrics->>'positive_class' AS positive FROM lrml.models WHERE name = 'mixed';
 
 -- NULL features become the training mean; NULL labels are skipped and counted (C08)

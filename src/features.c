@@ -543,15 +543,6 @@ FeatureEncodingRead(StringInfo buf)
 }
 
 /*
- * Append a double as a JSON number (finite values only reach here).
- */
-static void
-AppendNumber(StringInfo buf, double v)
-{
-	appendStringInfoString(buf, float8out_internal(v));
-}
-
-/*
  * Describe the encoding as jsonb, for lrml.models.features.
  */
 Jsonb *
@@ -573,13 +564,13 @@ FeatureEncodingToJsonb(const FeatureEncoding *enc)
 		{
 			case FEATURE_NUMERIC:
 				appendStringInfoString(&buf, ", \"type\": \"numeric\", \"mean\": ");
-				AppendNumber(&buf, enc->center[col->offset]);
+				LrmlAppendJsonNumber(&buf, enc->center[col->offset]);
 				appendStringInfoString(&buf, ", \"scale\": ");
-				AppendNumber(&buf, enc->scale[col->offset]);
+				LrmlAppendJsonNumber(&buf, enc->scale[col->offset]);
 				break;
 			case FEATURE_BOOLEAN:
 				appendStringInfoString(&buf, ", \"type\": \"boolean\", \"fill\": ");
-				AppendNumber(&buf, col->fill);
+				LrmlAppendJsonNumber(&buf, col->fill);
 				break;
 			case FEATURE_CATEGORICAL:
 				appendStringInfoString(&buf, ", \"type\": \"categorical\", \"categories\": [");

@@ -3,9 +3,9 @@
  * lrml.c
  *	  Module magic and settings of lrml.
  *
- * This file owns the lrml.* configuration parameters and nothing else: no
- * training, no scoring.  Settings are read by the other files through the
- * globals declared in lrml.h.
+ * This file owns the lrml.* configuration parameters and the few helpers
+ * every other file shares; no training, no scoring.  Settings are read by
+ * the other files through the globals declared in lrml.h.
  *
  * src/lrml.c
  *
@@ -15,6 +15,7 @@
 
 #include <limits.h>
 
+#include "common/shortest_dec.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -26,6 +27,25 @@ int			lrml_memory_limit_kb = 2 * 1024 * 1024;
 int			lrml_blas_threads = 1;
 
 void		_PG_init(void);
+
+/*
+ * Append a double to JSON text: the shortest text that reads back as the
+ * same double, whatever extra_float_digits says, or null when it is NaN or
+ * infinite (JSON has no such numbers).
+ */
+void
+LrmlAppendJsonNumber(StringInfo buf, double v)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(v))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(v, digits);
+	appendStringInfoString(buf, digits);
+}
 
 static void
 AssignBlasThreads(int newval, void *extra)

@@ -32,9 +32,10 @@
 /* Largest number of distinct categories of one text feature. */
 #define LRML_MAX_CATEGORIES		10000
 
-/* Settings (lrml.c) */
+/* Settings and shared helpers (lrml.c) */
 extern int	lrml_memory_limit_kb;
 extern int	lrml_blas_threads;
+extern void LrmlAppendJsonNumber(StringInfo buf, double v);
 
 /*
  * Model kinds.  The numeric values are stored in payloads: never renumber.

@@ -389,10 +389,7 @@ static void
 JsonNumber(StringInfo buf, const char *key, double v)
 {
 	appendStringInfo(buf, ", \"%s\": ", key);
-	if (isfinite(v))
-		appendStringInfoString(buf, float8out_internal(v));
-	else
-		appendStringInfoString(buf, "null");
+	LrmlAppendJsonNumber(buf, v);
 }
 
 /*
