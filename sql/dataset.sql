@@ -89,6 +89,39 @@ SELECT count(*) FROM lrml.train('lt2', 'lab', 'yt', ARRAY['x1'], '{"positive_cla
 SELECT count(*) FROM lrml.train('l01', 'lab', 'y01', ARRAY['x1'], '{"validation_fraction": 0}');
 SELECT name, metrics->>'positive_class' AS positive FROM lrml.models WHERE name IN ('lt2', 'l01') ORDER BY name;
 
+-- query text may carry comments and parentheses
+SELECT count(*) FROM lrml.train(model => 'q_comment', relation => 'SELECT x1, churned FROM churn -- trailing comment',
+                                label => 'churned', options => '{"epochs": 1}');
+SELECT count(*) FROM lrml.train(model => 'q_comment', relation => '/* leading */ (SELECT x1, churned FROM churn)',
+                                label => 'churned', options => '{"epochs": 1}');
+
+-- an exact positive_class wins over a case-insensitive one
+CREATE TABLE yes_case (x float8, y text);
+INSERT INTO yes_case VALUES (1, 'yes'), (2, 'YES'), (3, 'yes'), (4, 'YES');
+SELECT count(*) FROM lrml.train('yes_upper', 'yes_case', 'y', NULL, '{"positive_class": "YES", "validation_fraction": 0, "epochs": 1}');
+SELECT metrics->>'positive_class' AS positive FROM lrml.models WHERE name = 'yes_upper';
+
+-- numeric labels are classes by value: 1, 1.0 and 1.00 are one class
+CREATE TABLE num_lab (x float8, y numeric);
+INSERT INTO num_lab VALUES (1, 1.0), (2, 1.00), (3, 0), (4, 0.0), (5, 1);
+SELECT count(*) FROM lrml.train('num_lab', 'num_lab', 'y', NULL, '{"validation_fraction": 0, "epochs": 1}');
+SELECT metrics->>'positive_class' AS positive FROM lrml.models WHERE name = 'num_lab';
+
+-- char(n) ignores trailing spaces, in categories and labels
+CREATE TABLE padded (c char(4), y char(5));
+INSERT INTO padded VALUES ('a', 'yes'), ('b', 'no'), ('a', 'yes'), ('b', 'no');
+SELECT count(*) FROM lrml.train('padded', 'padded', 'y', NULL, '{"validation_fraction": 0, "epochs": 1}');
+SELECT features->'columns'->0->'categories' AS categories, metrics->>'positive_class' AS positive
+FROM lrml.models WHERE name = 'padded';
+SELECT lrml.predict('padded', r) = lrml.predict('padded', ARRAY[1, 0]) AS text_matches_char
+FROM (SELECT 'a'::text AS c) r;
+
+-- tiny values and large offsets keep their precision until standardized
+CREATE TABLE tiny AS SELECT g * 1e-50::float8 AS x, g > 10 AS y FROM generate_series(1, 20) g;
+CREATE TABLE offset_x AS SELECT 1e10::float8 + g AS x, g > 10 AS y FROM generate_series(1, 20) g;
+SELECT (SELECT valid_metric FROM lrml.train('tiny', 'tiny', 'y', NULL, '{"epochs": 20, "learning_rate": 0.1, "validation_fraction": 0.5}') WHERE epoch = 19) = 1 AS tiny_separates,
+       (SELECT valid_metric FROM lrml.train('offset', 'offset_x', 'y', NULL, '{"epochs": 20, "learning_rate": 0.1, "validation_fraction": 0.5}') WHERE epoch = 19) = 1 AS offset_separates;
+
 -- every error below stores nothing
 CREATE TABLE n0 AS SELECT (SELECT count(*) FROM lrml.models) AS models,
                           (SELECT count(*) FROM lrml.training_log) AS log_rows;
@@ -115,6 +148,12 @@ UPDATE bad SET x1 = 'Infinity' WHERE y = false;
 SELECT * FROM lrml.train('bad', 'bad', 'y', ARRAY['x1'], '{}');
 SELECT * FROM lrml.train('bad', 'bad', 'y', ARRAY['j'], '{}');
 SELECT * FROM lrml.train('bad', 'bad', 'y', ARRAY['arr'], '{}');
+-- numbers beyond the accepted magnitude, in features and labels
+CREATE TABLE huge (x numeric, y float8, b boolean);
+INSERT INTO huge VALUES (1, 1, true), (2, 2, false), (repeat('9', 400)::numeric, 3, true);
+SELECT * FROM lrml.train('huge', 'huge', 'b', ARRAY['x'], '{}');
+UPDATE huge SET x = 3, y = 1e155 WHERE y = 3;
+SELECT * FROM lrml.train('huge', 'huge', 'y', ARRAY['x'], '{"model": "linear"}');
 -- missing relation, column, and bad names and query text (C14)
 SELECT * FROM lrml.train('m0', 'no_such_table', 'churned', ARRAY['x1'], '{}');
 SELECT * FROM lrml.train('m1', 'churn; DROP TABLE victim; --', 'churned', ARRAY['x1', 'x2'], '{}');
@@ -131,8 +170,14 @@ SELECT * FROM lrml.train(NULL, 'churn', 'churned', ARRAY['x1'], '{}');
 SELECT * FROM lrml.train('', 'churn', 'churned', ARRAY['x1'], '{}');
 CREATE SEQUENCE a_sequence;
 SELECT * FROM lrml.train('m11', 'a_sequence', 'churned', ARRAY['x1'], '{}');
+SELECT * FROM lrml.train('m3c', 'SELECT * FROM churn FOR UPDATE', 'churned', ARRAY['x1', 'x2'], '{}');
+SELECT * FROM lrml.train(repeat('n', 1001), 'churn', 'churned', ARRAY['x1'], '{}');
+BEGIN READ ONLY;
+SELECT * FROM lrml.train('ro', 'churn', 'churned', ARRAY['x1'], '{}');
+ROLLBACK;
 -- too few rows for the split
 SELECT * FROM lrml.train('m12', 'SELECT 1.0 AS x, true AS y UNION ALL SELECT 2.0, false', 'y', NULL, '{"validation_fraction": 0.5}');
+SELECT * FROM lrml.train('m13', 'SELECT 1.0 AS x, true AS y UNION ALL SELECT 2.0, false', 'y', NULL, '{"validation_fraction": 0.9}');
 -- the memory limit turns a large training into an error
 SET lrml.memory_limit = '1MB';
 SELECT * FROM lrml.train('big', 'SELECT g::float8 AS a, g::float8 AS b, g % 2 = 0 AS y FROM generate_series(1, 100000) g', 'y', NULL, '{}');
@@ -151,7 +196,8 @@ FROM n0;
 SELECT 1 AS still_alive;
 
 DELETE FROM lrml.model_names;
-DROP TABLE churn, victim, other."Mixed Case", "Churn Data; v2", selections, mixed, churn_null, q, q_filled, lab, n0, all_null, bad CASCADE;
+DROP TABLE churn, victim, other."Mixed Case", "Churn Data; v2", selections, mixed, churn_null, q, q_filled, lab, n0, all_null, bad,
+  yes_case, num_lab, padded, tiny, offset_x, huge CASCADE;
 DROP SCHEMA other;
 DROP TYPE plan;
 DROP SEQUENCE a_sequence;

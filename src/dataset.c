@@ -79,19 +79,39 @@ CodeTableCreate(const char *name)
 }
 
 /*
- * Does the text start with a keyword that makes it a query?
+ * Does the relation argument hold query text rather than a name?
  *
  * A query begins with SELECT, WITH, VALUES or TABLE followed by white space
- * or "(", so a table named "selections" is still a name.
+ * or "(", so a table named "selections" is still a name.  Leading white
+ * space, comments and parentheses are skipped.
  */
-static bool
-LooksLikeQuery(const char *text)
+bool
+DatasetIsQuery(const char *text)
 {
 	static const char *const words[] = {"select", "with", "values", "table"};
 	const char *p = text;
 
-	while (scanner_isspace(*p))
-		p++;
+	/* skip white space, comments and opening parentheses */
+	for (;;)
+	{
+		if (scanner_isspace(*p) || *p == '(')
+			p++;
+		else if (p[0] == '-' && p[1] == '-')
+		{
+			while (*p != '\0' && *p != '\n')
+				p++;
+		}
+		else if (p[0] == '/' && p[1] == '*')
+		{
+			const char *end = strstr(p + 2, "*/");
+
+			if (end == NULL)
+				return false;
+			p = end + 2;
+		}
+		else
+			break;
+	}
 	for (int i = 0; i < (int) lengthof(words); i++)
 	{
 		size_t		len = strlen(words[i]);
@@ -134,6 +154,11 @@ CheckQueryText(const char *text)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("query text must not create a table")));
+	if (select->lockingClause != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("query text must not lock rows"),
+				 errhint("Remove FOR UPDATE or FOR SHARE.")));
 	if (select->withClause != NULL)
 	{
 		foreach(lc, select->withClause->ctes)
@@ -170,8 +195,9 @@ DatasetFromClause(const char *relation)
 	Oid			relid;
 	char		relkind;
 
-	if (LooksLikeQuery(relation))
-		return psprintf("(%s) AS lrml_source", CheckQueryText(relation));
+	/* the newline ends a trailing "--" comment of the query text */
+	if (DatasetIsQuery(relation))
+		return psprintf("(%s\n) AS lrml_source", CheckQueryText(relation));
 
 	names = stringToQualifiedNameList(relation);
 	rv = makeRangeVarFromNameList(names);
@@ -342,17 +368,33 @@ CodeFor(HTAB *table, const char *str, int *n_codes, char ***code_text,
 }
 
 /*
- * Return the text form of a categorical or label value.
+ * Return the text form of a categorical or label value of base type typid.
+ *
+ * char(n) values lose their trailing spaces, which PostgreSQL ignores when
+ * it compares them, so 'a' as char(4) and 'a' as text are one category.
+ * outfunc is the type's output function, used for types other than text,
+ * varchar and char(n).
  */
-static char *
-ValueText(Datum value, Oid typid, FmgrInfo *outfunc)
+char *
+DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc)
 {
+	char	   *str;
+
 	switch (typid)
 	{
 		case TEXTOID:
 		case VARCHAROID:
-		case BPCHAROID:
 			return TextDatumGetCString(value);
+		case BPCHAROID:
+			{
+				int			len;
+
+				str = TextDatumGetCString(value);
+				len = strlen(str);
+				while (len > 0 && str[len - 1] == ' ')
+					str[--len] = '\0';
+				return str;
+			}
 		default:
 			return OutputFunctionCall(outfunc, value);
 	}
@@ -383,17 +425,17 @@ GrowRows(RawData *raw, int64 *capacity, int64 need)
 		return;
 	while (cap < need)
 		cap *= 2;
-	row_bytes += sizeof(float) * raw->n_columns;
+	row_bytes += sizeof(double) * raw->n_columns;
 	DatasetCheckMemory(mul_size(cap, row_bytes));
 
 	raw->values = repalloc_huge(raw->values,
 								mul_size(mul_size(cap, raw->n_columns),
-										 sizeof(float)));
+										 sizeof(double)));
 	raw->y = repalloc_huge(raw->y, sizeof(double) * cap);
 	*capacity = cap;
 }
 
-static void ReportBadValue(const RawColumn *col, double v);
+static void ReportBadValue(const char *column, double v);
 
 /*
  * Store one feature value of row i.
@@ -403,7 +445,7 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 		   bool isnull)
 {
 	RawColumn  *col = &raw->columns[j];
-	float	   *out = &raw->values[i * raw->n_columns + j];
+	double	   *out = &raw->values[i * raw->n_columns + j];
 	double		v;
 
 	if (isnull)
@@ -411,13 +453,13 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 	if (col->kind == FEATURE_CATEGORICAL)
 	{
 		if (isnull)
-			*out = -1.0f;
+			*out = -1.0;
 		else
 		{
-			char	   *str = ValueText(value, lc->base_typid, &lc->outfunc);
+			char	   *str = DatasetTextValue(value, lc->base_typid, &lc->outfunc);
 
-			*out = (float) CodeFor(lc->codes, str, &col->n_codes,
-								   &col->code_text, &lc->code_cap);
+			*out = CodeFor(lc->codes, str, &col->n_codes, &col->code_text,
+						   &lc->code_cap);
 			if (col->n_codes > LRML_MAX_CATEGORIES)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -430,12 +472,12 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 
 	if (isnull)
 	{
-		*out = get_float4_nan();
+		*out = get_float8_nan();
 		return;
 	}
 	if (col->kind == FEATURE_BOOLEAN)
 	{
-		*out = DatumGetBool(value) ? 1.0f : 0.0f;
+		*out = DatumGetBool(value) ? 1.0 : 0.0;
 		return;
 	}
 	/* the common types inline; the rest through the general conversion */
@@ -445,29 +487,49 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 		v = DatumGetInt32(value);
 	else
 		v = FeatureDatumToDouble(value, lc->base_typid);
-	if (unlikely(!(fabs(v) <= FLT_MAX)))
-		ReportBadValue(col, v);
-	*out = (float) v;
+	if (unlikely(!(fabs(v) <= LRML_MAX_ABS_VALUE)))
+		ReportBadValue(col->name, v);
+	*out = v;
 }
 
 /*
  * Fail for a feature value that is NaN, infinite, or beyond float4.
  */
 static void
-ReportBadValue(const RawColumn *col, double v)
+ReportBadValue(const char *column, double v)
 {
 	if (isnan(v) || isinf(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\" contains the value %s", col->name,
+				 errmsg("column \"%s\" contains the value %s", column,
 						isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity")),
-				 errdetail("Features must be finite numbers or NULL.")));
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("value %g of column \"%s\" is out of range", v,
-						col->name),
-				 errdetail("Features are held as float4, whose largest value is about 3.4e38.")));
+				 errdetail("Values must be finite numbers or NULL.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("value %g of column \"%s\" is out of range", v, column),
+			 errdetail("lrml accepts numbers up to %g in magnitude.",
+					   LRML_MAX_ABS_VALUE)));
+}
+
+/*
+ * Return the text that identifies a classifier's label value: numbers by
+ * value (1, 1.0 and 1.00 are one class), other types as DatasetTextValue.
+ */
+static char *
+LabelText(Datum value, LoadColumn *lab, const char *label)
+{
+	if (FeatureKindForType(lab->base_typid) == FEATURE_NUMERIC)
+	{
+		double		v = FeatureDatumToDouble(value, lab->base_typid);
+		StringInfoData buf;
+
+		if (isnan(v))
+			ReportBadValue(label, v);
+		initStringInfo(&buf);
+		LrmlAppendJsonNumber(&buf, v);
+		return buf.data;
+	}
+	return DatasetTextValue(value, lab->base_typid, &lab->outfunc);
 }
 
 /*
@@ -483,11 +545,8 @@ StoreLabel(RawData *raw, LoadColumn *lab, bool numeric_label, int64 i,
 	{
 		double		v = FeatureDatumToDouble(value, lab->base_typid);
 
-		if (isnan(v) || isinf(v))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("label column \"%s\" contains the value %s",
-							raw->label, isnan(v) ? "NaN" : "infinity")));
+		if (!(fabs(v) <= LRML_MAX_ABS_VALUE))
+			ReportBadValue(raw->label, v);
 		raw->y[i] = v;
 	}
 	else
@@ -508,7 +567,7 @@ StoreLabel(RawData *raw, LoadColumn *lab, bool numeric_label, int64 i,
 				}
 			}
 		}
-		str = ValueText(value, lab->base_typid, &lab->outfunc);
+		str = LabelText(value, lab, raw->label);
 		entry = hash_search(label_codes, &str, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -730,7 +789,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	}
 	raw->values = palloc_extended(mul_size(mul_size(capacity,
 													raw->n_columns),
-										   sizeof(float)),
+										   sizeof(double)),
 								  MCXT_ALLOC_HUGE);
 	raw->y = palloc_extended(sizeof(double) * capacity, MCXT_ALLOC_HUGE);
 

@@ -27,6 +27,8 @@
  */
 #include "lrml.h"
 
+#include <float.h>
+
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
@@ -90,8 +92,21 @@ FeatureDatumToDouble(Datum value, Oid typid)
 		case FLOAT8OID:
 			return DatumGetFloat8(value);
 		case NUMERICOID:
-			/* NaN and infinities convert as such; overflow is an error */
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
+			/*
+			 * NaN and infinities convert as such; a value beyond double
+			 * becomes the largest double, for the caller's range check to
+			 * report with the column's name.
+			 */
+			{
+				double		v;
+
+				if (numeric_is_inf(DatumGetNumeric(value)))
+					return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+															  value));
+				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+													   value));
+				return isinf(v) ? copysign(DBL_MAX, v) : v;
+			}
 		case BOOLOID:
 			return DatumGetBool(value) ? 1.0 : 0.0;
 		default:
@@ -157,13 +172,8 @@ FeatureEncodeValue(const FeatureColumn *col, Datum value, bool isnull,
 			idx = NullCategory(col);
 		else
 		{
-			char	   *str;
+			char	   *str = DatasetTextValue(value, typid, outfunc);
 
-			if (typid == TEXTOID || typid == VARCHAROID ||
-				typid == BPCHAROID)
-				str = TextDatumGetCString(value);
-			else
-				str = OutputFunctionCall(outfunc, value);
 			idx = FeatureCategoryIndex(col, str);
 			pfree(str);
 		}
@@ -185,6 +195,13 @@ FeatureEncodeValue(const FeatureColumn *col, Datum value, bool isnull,
 						isnan(out[0]) ? "NaN" :
 						(out[0] > 0 ? "Infinity" : "-Infinity")),
 				 errdetail("Features must be finite numbers or NULL.")));
+	if (!(fabs(out[0]) <= LRML_MAX_ABS_VALUE))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("value %g of column \"%s\" is out of range",
+						out[0], col->name),
+				 errdetail("lrml accepts numbers up to %g in magnitude.",
+						   LRML_MAX_ABS_VALUE)));
 }
 
 /*
@@ -233,7 +250,7 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 	/* 1. NULL counts, sums and categories seen */
 	for (int64 r = 0; r < raw->n_rows; r++)
 	{
-		const float *row = raw->values + r * n_cols;
+		const double *row = raw->values + r * n_cols;
 
 		if (!is_train[r])
 			continue;
@@ -272,7 +289,7 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 	}
 	for (int64 r = 0; r < raw->n_rows; r++)
 	{
-		const float *row = raw->values + r * n_cols;
+		const double *row = raw->values + r * n_cols;
 
 		if (!is_train[r])
 			continue;
@@ -379,7 +396,7 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 
 	for (int64 i = 0; i < n_rows; i++)
 	{
-		const float *src = raw->values + rows[i] * n_cols;
+		const double *src = raw->values + rows[i] * n_cols;
 		float	   *dst = X + i * d;
 
 		if ((i & 0xFFFF) == 0)
@@ -392,7 +409,7 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 #ifdef __GNUC__
 		if (i + FEATURE_PREFETCH < n_rows)
 		{
-			const float *ahead = raw->values +
+			const double *ahead = raw->values +
 				rows[i + FEATURE_PREFETCH] * n_cols;
 
 			__builtin_prefetch(ahead);
@@ -413,7 +430,7 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 			}
 			else
 			{
-				double		v = isnan(src[j]) ? col->fill : (double) src[j];
+				double		v = isnan(src[j]) ? col->fill : src[j];
 
 				dst[col->offset] = (float) ((v - enc->center[col->offset]) *
 											inv_scale[col->offset]);
@@ -520,7 +537,20 @@ FeatureEncodingRead(StringInfo buf)
 		if (col->n_categories > 0)
 			col->categories = palloc(sizeof(char *) * col->n_categories);
 		for (int c = 0; c < col->n_categories; c++)
+		{
 			col->categories[c] = ReadText(buf);
+
+			/*
+			 * Lookups binary-search the categories: they must be strictly
+			 * increasing, with the NULL category, if any, last.
+			 */
+			if ((col->categories[c] == NULL && c != col->n_categories - 1) ||
+				(c > 0 && col->categories[c] != NULL &&
+				 strcmp(col->categories[c - 1], col->categories[c]) >= 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("stored model payload is corrupt")));
+		}
 		offset += col->width;
 	}
 	if (offset != enc->n_inputs)

@@ -32,6 +32,15 @@
 /* Largest number of distinct categories of one text feature. */
 #define LRML_MAX_CATEGORIES		10000
 
+/*
+ * Largest magnitude of a feature or numeric label.  Squares and sums of
+ * values up to this bound stay finite in double precision.
+ */
+#define LRML_MAX_ABS_VALUE		1e150
+
+/* Longest model name, in bytes */
+#define LRML_MAX_NAME_BYTES		1000
+
 /* Settings and shared helpers (lrml.c) */
 extern int	lrml_memory_limit_kb;
 extern int	lrml_blas_threads;
@@ -200,10 +209,12 @@ typedef struct EpochRecord
 
 /*
  * Raw training data as read by dataset.c, before encoding (features.c).
- * values is row-major, one float4 per column: numeric and boolean columns
+ * values is row-major, one double per column: numeric and boolean columns
  * hold the value, NaN for NULL (NaN input is rejected while loading, so NaN
- * is free to mark NULL); categorical columns hold a code (exact in float4
- * up to 2^24), -1 for NULL, with the text of each code in code_text.
+ * is free to mark NULL); categorical columns hold a code, -1 for NULL,
+ * with the text of each code in code_text.  Raw values are kept in double
+ * so that tiny or offset values keep their precision until standardized;
+ * the training matrix built from them is float4.
  */
 typedef struct RawColumn
 {
@@ -226,7 +237,7 @@ typedef struct RawData
 	RawColumn  *columns;
 	int64		n_rows;			/* rows with a non-NULL label */
 	int64		n_null_label;	/* rows skipped for a NULL label */
-	float	   *values;			/* n_rows x n_columns, row-major */
+	double	   *values;			/* n_rows x n_columns, row-major */
 	double	   *y;				/* linear: the value; else a label code */
 	int			n_label_values; /* logistic: distinct labels (capped) */
 	char	   *label_text[LRML_MAX_LABEL_VALUES + 1];
@@ -308,6 +319,8 @@ extern float *FeatureMatrixBuild(const RawData *raw,
 
 /* dataset.c */
 extern char *DatasetFromClause(const char *relation);
+extern bool DatasetIsQuery(const char *relation);
+extern char *DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc);
 extern RawData *DatasetLoad(const char *relation, const char *label,
 							ArrayType *features, bool numeric_label);
 extern void DatasetCheckMemory(Size bytes);

@@ -277,14 +277,25 @@ ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 				 errhint("For a numeric target, use \"model\": \"linear\".")));
 	}
 
-	for (int i = 0; i < 2; i++)
+	/* an exact match wins over a looser one */
+	if (opts->positive_class)
 	{
-		bool		match = opts->positive_class ?
-			MatchesPositive(raw, raw->label_text[i], opts->positive_class) :
-			IsAutoPositive(raw, raw->label_text[i]);
+		for (int i = 0; i < 2; i++)
+			if (strcmp(raw->label_text[i], opts->positive_class) == 0)
+				pos = i;
+	}
+	if (pos == -1)
+	{
+		for (int i = 0; i < 2; i++)
+		{
+			bool		match = opts->positive_class ?
+				MatchesPositive(raw, raw->label_text[i],
+								opts->positive_class) :
+				IsAutoPositive(raw, raw->label_text[i]);
 
-		if (match)
-			pos = (pos == -1) ? i : -2;
+			if (match)
+				pos = (pos == -1) ? i : -2;
+		}
 	}
 	if (pos < 0 && opts->positive_class)
 		ereport(ERROR,
@@ -522,11 +533,13 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
  * Check that the training rows can fit the model at all.
  */
 static void
-CheckTrainRows(const RawData *raw, const TrainSet *data, ModelKind kind)
+CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
+			   ModelKind kind)
 {
+	int64		n_train = raw->n_rows - n_valid;
 	int64		pos = 0;
 
-	if (data->n_train < 1)
+	if (n_train < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has too few rows to train on",
@@ -534,9 +547,9 @@ CheckTrainRows(const RawData *raw, const TrainSet *data, ModelKind kind)
 				 errhint("Lower \"validation_fraction\" or add rows.")));
 	if (kind != MODEL_LOGISTIC)
 		return;
-	for (int64 i = 0; i < data->n_train; i++)
-		pos += (data->y[i] == 1.0);
-	if (pos == 0 || pos == data->n_train)
+	for (int64 i = 0; i < raw->n_rows; i++)
+		pos += (is_train[i] && raw->y[i] == 1.0);
+	if (pos == 0 || pos == n_train)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the training rows of relation \"%s\" hold only one class",
@@ -562,6 +575,24 @@ RequiredText(FunctionCallInfo fcinfo, int argno, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be empty", argname)));
 	return s;
+}
+
+/*
+ * Fail early, before any data is read, when the model could not be stored:
+ * in a read-only transaction, for an overlong name, or when the name
+ * belongs to a role the caller is not a member of.
+ */
+static void
+CheckStorable(const char *name)
+{
+	PreventCommandIfReadOnly("lrml.train()");
+	if (strlen(name) > LRML_MAX_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("model name is too long"),
+				 errdetail("Model names may have at most %d bytes.",
+						   LRML_MAX_NAME_BYTES)));
+	ModelStoreCheckWritable(name);
 }
 
 /*
@@ -596,6 +627,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	EpochRecord *curve;
 	StringInfoData state_buf;
 	Jsonb	   *metrics;
+	char	   *source;
 
 	/* 1. */
 	if (PG_ARGISNULL(4))
@@ -604,6 +636,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	else
 		options = PG_GETARG_JSONB_P(4);
 	OptionsParse(options, &opts);
+	CheckStorable(name);
 	InitMaterializedSRF(fcinfo, 0);
 
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
@@ -614,6 +647,8 @@ lrml_train(PG_FUNCTION_ARGS)
 	model = palloc0(sizeof(LrmlModel));
 	model->kind = opts.model;
 	model->label = label;
+	/* the stored source: query text as given, a name schema-qualified */
+	source = DatasetIsQuery(relation) ? relation : DatasetFromClause(relation);
 	raw = DatasetLoad(relation, label, features, opts.model == MODEL_LINEAR);
 	if (opts.model == MODEL_LOGISTIC)
 		ResolveLabels(raw, &opts, model);
@@ -624,8 +659,8 @@ lrml_train(PG_FUNCTION_ARGS)
 						relation, label)));
 	order = SplitRows(raw, &opts, opts.model == MODEL_LOGISTIC, &is_train,
 					  &n_valid);
+	CheckTrainRows(raw, is_train, n_valid, opts.model);
 	BuildTrainSet(raw, &opts, order, is_train, n_valid, model, &data);
-	CheckTrainRows(raw, &data, opts.model);
 
 	/* 3. */
 	if (n_valid == 0)
@@ -646,7 +681,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	metrics = BuildMetrics(raw, &data, model, &curve[opts.epochs - 1]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
-	ModelStoreSave(name, relation, model, OptionsToJsonb(&opts), metrics,
+	ModelStoreSave(name, source, model, OptionsToJsonb(&opts), metrics,
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
 				   curve, opts.epochs);
