@@ -37,6 +37,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/regproc.h"
 
 /* An entry of a hash table from text to a small integer code */
@@ -713,6 +714,53 @@ LoadDestroy(DestReceiver *self)
 }
 
 /*
+ * Return the planner's estimate of the rows a prepared read returns.
+ */
+static double
+EstimatedRows(SPIPlanPtr plan)
+{
+	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+	double		rows = 0;
+
+	if (cplan == NULL)
+		return 0;
+	if (list_length(cplan->stmt_list) == 1)
+	{
+		PlannedStmt *stmt = linitial_node(PlannedStmt, cplan->stmt_list);
+
+		if (stmt->planTree != NULL)
+			rows = stmt->planTree->plan_rows;
+	}
+	/* an unsaved plan is fetched without a resource owner */
+	ReleaseCachedPlan(cplan, NULL);
+	return rows;
+}
+
+/*
+ * Size the row arrays for the expected number of rows, with a margin.
+ *
+ * Growing by doubling copies every row again at each step; sizing from the
+ * planner's estimate avoids that.  Memory that is reserved but never
+ * written costs little, so the margin is generous; an estimate far beyond
+ * the memory limit is ignored, and the arrays then grow as rows arrive.
+ */
+static void
+ReserveRows(RawData *raw, int64 *capacity, double estimate)
+{
+	Size		row_bytes = sizeof(double) * (raw->n_columns + 1);
+	double		want = estimate * 1.25 + 1024;
+
+	if (want <= *capacity ||
+		want * row_bytes / 1024 > (double) lrml_memory_limit_kb)
+		return;
+	*capacity = (int64) want;
+	raw->values = repalloc_huge(raw->values,
+								mul_size(mul_size(*capacity, raw->n_columns),
+										 sizeof(double)));
+	raw->y = repalloc_huge(raw->y, sizeof(double) * *capacity);
+}
+
+/*
  * Read the training rows of relation into memory.
  *
  * 1. Resolve the relation and describe its columns (no rows read).
@@ -734,6 +782,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	List	   *names;
 	ListCell   *lc;
 	LoadReceiver recv;
+	SPIPlanPtr	plan;
 	SPIExecuteOptions spi_opts;
 	StringInfoData sql;
 	int64		capacity = 16384;
@@ -812,12 +861,17 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	recv.data_cxt = caller_cxt;
 	recv.batch_cxt = AllocSetContextCreate(caller_cxt, "lrml load batch",
 										   ALLOCSET_DEFAULT_SIZES);
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not plan the read of relation \"%s\"", relation);
+	ReserveRows(raw, &recv.capacity, EstimatedRows(plan));
+
 	memset(&spi_opts, 0, sizeof(spi_opts));
 	spi_opts.read_only = true;
 	spi_opts.dest = &recv.pub;
 	recv.outer_context = error_context_stack;
 	/* rows go to the receiver, so SPI reports no SELECT result */
-	if (SPI_execute_extended(sql.data, &spi_opts) < 0)
+	if (SPI_execute_plan_extended(plan, &spi_opts) < 0)
 		elog(ERROR, "could not read relation \"%s\"", relation);
 	SPI_finish();
 	MemoryContextSwitchTo(caller_cxt);
