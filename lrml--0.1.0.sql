@@ -11,12 +11,32 @@
 -- drop.  Everybody with USAGE on the schema may read models and score.
 -- Row-level security enforces this, so no function needs SECURITY DEFINER.
 --
+-- Versions count up from 1 per name and are never reused while the name
+-- exists: model_names.last_version remembers the highest version handed
+-- out, and dropping versions (even the newest, even all of them one by
+-- one) keeps the name.  Only lrml.drop_model(name) drops the name, and a
+-- later training of that name starts a new model at version 1.  Model ids
+-- (lrml.models.id) come from a sequence and are never reused.
+--
+-- Owners are stored as regrole, i.e. role OIDs, and table rows create no
+-- dependency on a role: DROP ROLE of an owner succeeds and leaves its
+-- names and versions owned by a dangling OID.  Only superusers can then
+-- deploy or drop them (a superuser is a member of every role, dangling or
+-- not).  Should a later role be given the same OID, it would own them.
+-- Reassign or drop a role's models before dropping the role.
+--
 
 CREATE TABLE lrml.model_names (
-	name text PRIMARY KEY,
-	owner regrole NOT NULL DEFAULT current_user::regrole,
+	name text PRIMARY KEY
+		CHECK (name OPERATOR(pg_catalog.<>) ''),
+	owner regrole NOT NULL
+		DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER)),
 	deployed_version int,
-	created timestamptz NOT NULL DEFAULT pg_catalog.now()
+	last_version int NOT NULL DEFAULT 0
+		CHECK (last_version OPERATOR(pg_catalog.>=) 0),
+	created timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CHECK (deployed_version OPERATOR(pg_catalog.>) 0
+		   AND deployed_version OPERATOR(pg_catalog.<=) last_version)
 );
 
 CREATE TABLE lrml.models (
@@ -25,33 +45,62 @@ CREATE TABLE lrml.models (
 		ON DELETE CASCADE,
 	version int NOT NULL CHECK (version OPERATOR(pg_catalog.>) 0),
 	kind text NOT NULL,
-	owner regrole NOT NULL DEFAULT current_user::regrole,
+	owner regrole NOT NULL
+		DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER)),
 	created timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	parent_version int,
+	parent_version int
+		CHECK (parent_version OPERATOR(pg_catalog.>) 0
+			   AND parent_version OPERATOR(pg_catalog.<) version),
 	source text NOT NULL,
 	label text,
-	features jsonb NOT NULL,
-	options jsonb NOT NULL,
+	features jsonb NOT NULL
+		CHECK (pg_catalog.jsonb_typeof(features) OPERATOR(pg_catalog.=)
+			   'object'),
+	options jsonb NOT NULL
+		CHECK (pg_catalog.jsonb_typeof(options) OPERATOR(pg_catalog.=)
+			   'object'),
 	parameters bytea NOT NULL,
 	optimizer_state bytea,
-	metrics jsonb NOT NULL,
-	format_version int NOT NULL,
-	UNIQUE (name, version)
+	metrics jsonb NOT NULL
+		CHECK (pg_catalog.jsonb_typeof(metrics) OPERATOR(pg_catalog.=)
+			   'object'),
+	format_version int NOT NULL
+		CHECK (format_version OPERATOR(pg_catalog.>) 0),
+	UNIQUE (name, version),
+	-- jsonb numbers are always finite, but NaN or an infinity could come in
+	-- as a string: learning rates, losses and metrics must be numbers
+	CONSTRAINT models_rates_finite
+		CHECK (NOT pg_catalog.jsonb_path_exists(options,
+			'$.keyvalue() ? (@.key like_regex "^learning_rate$" && @.value.type() != "number")',
+			'{}', true)),
+	CONSTRAINT models_metrics_finite
+		CHECK (NOT pg_catalog.jsonb_path_exists(metrics,
+			'$.keyvalue() ? (@.key like_regex "^(train_loss|valid_loss|valid_metric|valid_auc|valid_rmse)$" && @.value.type() != "number" && @.value.type() != "null")',
+			'{}', true))
 );
 
+-- NaN sorts above Infinity in PostgreSQL, so "< 'Infinity'" refuses both
 CREATE TABLE lrml.training_log (
 	model_id bigint NOT NULL REFERENCES lrml.models (id) ON DELETE CASCADE,
-	epoch int NOT NULL,
-	lr float8 NOT NULL,
-	train_loss float8,
-	valid_loss float8,
-	valid_metric float8,
+	epoch int NOT NULL CHECK (epoch OPERATOR(pg_catalog.>=) 0),
+	lr float8 NOT NULL
+		CHECK (lr OPERATOR(pg_catalog.>=) 0
+			   AND lr OPERATOR(pg_catalog.<) 'Infinity'),
+	train_loss float8
+		CHECK (train_loss OPERATOR(pg_catalog.>) '-Infinity'
+			   AND train_loss OPERATOR(pg_catalog.<) 'Infinity'),
+	valid_loss float8
+		CHECK (valid_loss OPERATOR(pg_catalog.>) '-Infinity'
+			   AND valid_loss OPERATOR(pg_catalog.<) 'Infinity'),
+	valid_metric float8
+		CHECK (valid_metric OPERATOR(pg_catalog.>) '-Infinity'
+			   AND valid_metric OPERATOR(pg_catalog.<) 'Infinity'),
 	event text,
 	PRIMARY KEY (model_id, epoch)
 );
 
 COMMENT ON TABLE lrml.model_names IS
-	'lrml model names: owner and deployed version';
+	'lrml model names: owner, deployed version and last version handed out';
 COMMENT ON TABLE lrml.models IS
 	'lrml model versions: encoding, options, parameters and metrics';
 COMMENT ON TABLE lrml.training_log IS
@@ -66,26 +115,34 @@ ALTER TABLE lrml.model_names ENABLE ROW LEVEL SECURITY;
 ALTER TABLE lrml.models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE lrml.training_log ENABLE ROW LEVEL SECURITY;
 
+-- Names: members of the owner write.  Versions and their training logs:
+-- members of the name's owner write, and a new version (with its log)
+-- must name the current role as the one that trained it, so that nobody
+-- can store a version claiming another role trained it.
 CREATE POLICY model_names_read ON lrml.model_names FOR SELECT
 	USING (true);
 CREATE POLICY model_names_insert ON lrml.model_names FOR INSERT
-	WITH CHECK (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+	WITH CHECK (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'));
 CREATE POLICY model_names_update ON lrml.model_names FOR UPDATE
-	USING (pg_catalog.pg_has_role(owner::oid, 'MEMBER'))
-	WITH CHECK (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+	USING (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'))
+	WITH CHECK (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'));
 CREATE POLICY model_names_delete ON lrml.model_names FOR DELETE
-	USING (pg_catalog.pg_has_role(owner::oid, 'MEMBER'));
+	USING (pg_catalog.pg_has_role(owner::pg_catalog.oid, 'MEMBER'));
 
 CREATE POLICY models_read ON lrml.models FOR SELECT
 	USING (true);
 CREATE POLICY models_insert ON lrml.models FOR INSERT
-	WITH CHECK (EXISTS (SELECT 1 FROM lrml.model_names n
-						WHERE n.name OPERATOR(pg_catalog.=) models.name
-						  AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+	WITH CHECK (owner::pg_catalog.oid OPERATOR(pg_catalog.=)
+				pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER))::pg_catalog.oid
+				AND EXISTS (SELECT 1 FROM lrml.model_names n
+							WHERE n.name OPERATOR(pg_catalog.=) models.name
+							  AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+														 'MEMBER')));
 CREATE POLICY models_delete ON lrml.models FOR DELETE
 	USING (EXISTS (SELECT 1 FROM lrml.model_names n
 				   WHERE n.name OPERATOR(pg_catalog.=) models.name
-					 AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+					 AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+												'MEMBER')));
 
 CREATE POLICY training_log_read ON lrml.training_log FOR SELECT
 	USING (true);
@@ -94,17 +151,21 @@ CREATE POLICY training_log_insert ON lrml.training_log FOR INSERT
 						JOIN lrml.model_names n
 						  ON n.name OPERATOR(pg_catalog.=) m.name
 						WHERE m.id OPERATOR(pg_catalog.=) training_log.model_id
-						  AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+						  AND m.owner::pg_catalog.oid OPERATOR(pg_catalog.=)
+							  pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER))::pg_catalog.oid
+						  AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+													 'MEMBER')));
 CREATE POLICY training_log_delete ON lrml.training_log FOR DELETE
 	USING (EXISTS (SELECT 1 FROM lrml.models m
 				   JOIN lrml.model_names n
 					 ON n.name OPERATOR(pg_catalog.=) m.name
 				   WHERE m.id OPERATOR(pg_catalog.=) training_log.model_id
-					 AND pg_catalog.pg_has_role(n.owner::oid, 'MEMBER')));
+					 AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+												'MEMBER')));
 
 GRANT USAGE ON SCHEMA lrml TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.model_names TO PUBLIC;
-GRANT UPDATE (deployed_version) ON lrml.model_names TO PUBLIC;
+GRANT UPDATE (deployed_version, last_version) ON lrml.model_names TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.models TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.training_log TO PUBLIC;
 GRANT USAGE ON SEQUENCE lrml.models_id_seq TO PUBLIC;

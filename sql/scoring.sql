@@ -239,6 +239,110 @@ SELECT count(*) FROM lrml.train(model => 'sc_cache', relation => 'sc_customers',
 SELECT lrml.predict('sc_cache', ARRAY[10, 50]) = (SELECT p FROM sc_cache_seen WHERE version = 1) AS retrained_like_v1;
 SELECT dblink_disconnect('sc_other');
 
+-- the cache inside PL/pgSQL: fn_extra of a simple expression lives for the
+-- whole transaction, yet each statement sees the versions trained, rolled
+-- back and dropped by the statements before it
+CREATE FUNCTION sc_plp_score() RETURNS float8 LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN lrml.predict('sc_plp', ARRAY[10, 50]);
+END
+$$;
+DO $$
+DECLARE
+  p1 float8;
+  p2 float8;
+BEGIN
+  PERFORM count(*) FROM lrml.train(model => 'sc_plp', relation => 'sc_customers',
+                                   label => 'churned', features => ARRAY['tenure', 'charges'],
+                                   options => '{"epochs": 3, "seed": 1}');
+  p1 := sc_plp_score();
+  BEGIN
+    PERFORM count(*) FROM lrml.train(model => 'sc_plp', relation => 'sc_customers',
+                                     label => 'churned', features => ARRAY['tenure', 'charges'],
+                                     options => '{"epochs": 30, "seed": 2, "learning_rate": 0.1}');
+    p2 := sc_plp_score();
+    RAISE NOTICE 'new version scores inside the block: %', p2 <> p1;
+    RAISE SQLSTATE 'LRUND';
+  EXCEPTION WHEN SQLSTATE 'LRUND' THEN NULL;
+  END;
+  RAISE NOTICE 'rolled back, version 1 scores again: %', sc_plp_score() = p1;
+  PERFORM count(*) FROM lrml.train(model => 'sc_plp', relation => 'sc_customers',
+                                   label => 'churned', features => ARRAY['tenure', 'charges'],
+                                   options => '{"epochs": 30, "seed": 2, "learning_rate": 0.1}');
+  RAISE NOTICE 'retrained, the new version scores: %', sc_plp_score() = p2;
+  PERFORM lrml.deploy('sc_plp', 1);
+  RAISE NOTICE 'deployed version 1 scores: %', sc_plp_score() = p1;
+  PERFORM lrml.drop_model('sc_plp');
+  BEGIN
+    RAISE NOTICE 'dropped, yet scored: %', sc_plp_score();
+  EXCEPTION WHEN undefined_object THEN
+    RAISE NOTICE 'dropped: %', SQLERRM;
+  END;
+END
+$$;
+SELECT count(*) AS sc_plp_versions FROM lrml.models WHERE name = 'sc_plp';
+
+-- char(n) values lose their trailing spaces, as in training: a category
+-- as char(8) scores like the same text
+SELECT bool_and(abs(lrml.predict('sc_churn', c) - lrml.predict('sc_churn', t)) < 1e-12) AS same
+FROM sc_customers c
+JOIN (SELECT id, tenure, charges, usage, senior, plan::char(8) AS plan FROM sc_customers) AS t
+USING (id);
+
+-- evaluate compares numeric labels by value and char(n) labels without
+-- trailing spaces; boolean classes show as true and false
+CREATE TABLE sc_labels (id int PRIMARY KEY, x float8, yf float8, yc char(6), yb boolean);
+INSERT INTO sc_labels
+SELECT i, i % 10, CASE WHEN i % 10 + i % 3 >= 6 THEN 1.0 ELSE 0.0 END,
+       CASE WHEN i % 10 + i % 3 >= 6 THEN 'yes' ELSE 'no' END, i % 10 + i % 3 >= 6
+FROM generate_series(1, 40) AS i;
+SELECT count(*) FROM lrml.train(model => 'sc_yf', relation => 'sc_labels', label => 'yf',
+                                features => ARRAY['x'], options => '{"epochs": 5, "seed": 1}');
+SELECT count(*) FROM lrml.train(model => 'sc_yc', relation => 'sc_labels', label => 'yc',
+                                features => ARRAY['x'], options => '{"epochs": 5, "seed": 1}');
+SELECT count(*) FROM lrml.train(model => 'sc_yb', relation => 'sc_labels', label => 'yb',
+                                features => ARRAY['x'], options => '{"epochs": 5, "seed": 1}');
+WITH base AS (SELECT metric, value FROM lrml.evaluate('sc_yf', 'sc_labels'))
+SELECT b.metric,
+       n.value IS NOT DISTINCT FROM b.value AS as_numeric,
+       i.value IS NOT DISTINCT FROM b.value AS as_int,
+       s.value IS NOT DISTINCT FROM b.value AS as_numeric_scale_2
+FROM base b
+JOIN lrml.evaluate('sc_yf', 'SELECT x, yf::numeric AS yf FROM sc_labels') n USING (metric)
+JOIN lrml.evaluate('sc_yf', 'SELECT x, yf::int AS yf FROM sc_labels') i USING (metric)
+JOIN lrml.evaluate('sc_yf', 'SELECT x, yf::numeric(4, 2) AS yf FROM sc_labels') s USING (metric)
+ORDER BY b.metric;
+WITH base AS (SELECT metric, value FROM lrml.evaluate('sc_yc', 'sc_labels'))
+SELECT b.metric, t.value IS NOT DISTINCT FROM b.value AS as_text,
+       c.value IS NOT DISTINCT FROM b.value AS as_char_10
+FROM base b
+JOIN lrml.evaluate('sc_yc', 'SELECT x, rtrim(yc)::text AS yc FROM sc_labels') t USING (metric)
+JOIN lrml.evaluate('sc_yc', 'SELECT x, yc::char(10) AS yc FROM sc_labels') c USING (metric)
+ORDER BY b.metric;
+SELECT value FROM lrml.evaluate('sc_yb', 'sc_labels') WHERE metric = 'rows';
+
+-- evaluate without a relation re-reads the stored source only for the role
+-- that trained the version: another role, even a superuser, runs none of
+-- it and must name the relation
+CREATE ROLE regress_lrml_sc_low;
+GRANT SELECT ON sc_customers TO regress_lrml_sc_low;
+CREATE FUNCTION sc_touch() RETURNS int LANGUAGE sql VOLATILE AS
+$$ SELECT 1 FROM set_config('sc.touched_by', current_user, false) $$;
+SET ROLE regress_lrml_sc_low;
+SELECT count(*) FROM lrml.train(model => 'sc_low', relation => 'SELECT c.*, sc_touch() AS t FROM sc_customers c',
+                                label => 'churned', features => ARRAY['tenure', 'charges'],
+                                options => '{"epochs": 2, "seed": 1}');
+SELECT current_setting('sc.touched_by') AS touched_by;
+RESET ROLE;
+SELECT set_config('sc.touched_by', '', false);
+SELECT * FROM lrml.evaluate('sc_low');
+SELECT current_setting('sc.touched_by') = '' AS nothing_ran;
+SELECT metric FROM lrml.evaluate('sc_low', 'sc_customers') ORDER BY metric;
+SET ROLE regress_lrml_sc_low;
+SELECT count(*) AS metrics FROM lrml.evaluate('sc_low');
+SELECT current_setting('sc.touched_by') AS touched_by;
+RESET ROLE;
+
 -- errors: missing models (nothing is returned, no NULL)
 SELECT lrml.predict('no_such_model', ARRAY[1, 2]::float8[]);
 SELECT lrml.predict('no_such_model', c) FROM sc_customers c WHERE id = 1;
@@ -259,6 +363,33 @@ FROM (SELECT 8 AS tenure, 33.25 AS charges, 'NaN'::float4 AS usage, false AS sen
 SELECT lrml.predict('sc_churn', t)
 FROM (SELECT 8 AS tenure, 'Infinity'::numeric AS charges, 1.1 AS usage, false AS senior, 'plus' AS plan) t;
 
+-- errors: values beyond 1e150 in magnitude, as in training (22003), and
+-- scores that overflow are errors, never NaN or infinity
+SELECT lrml.predict('sc_churn', t)
+FROM (SELECT 8 AS tenure, 33.25 AS charges, 1e308::float8 AS usage, false AS senior, 'plus' AS plan) t;
+SELECT lrml.predict('sc_churn', t)
+FROM (SELECT 8 AS tenure, -1e200 AS charges, 1.1 AS usage, false AS senior, 'plus' AS plan) t;
+SELECT lrml.predict_class('sc_churn', t)
+FROM (SELECT 8 AS tenure, 1e151 AS charges, 1.1 AS usage, false AS senior, 'plus' AS plan) t;
+SELECT lrml.predict('sc_churn', ARRAY[8, 1e308, 1.1, 0, 0, 1, 0, 0]);
+SELECT lrml.predict('sc_churn', ARRAY[8, 33.25, 1.1, 0, 0, -1e151, 0, 0]);
+SELECT lrml.predict('sc_churn', ARRAY[8, 1e150, 1.1, 0, 0, 1, 0, 0]) BETWEEN 0 AND 1 AS at_the_bound;
+-- a linear model whose first weight is 1e300 (written by hand): 1e150
+-- tenure months overflow the score
+BEGIN;
+INSERT INTO lrml.models (name, version, kind, source, label, features, options,
+                         parameters, metrics, format_version)
+SELECT name, 99, kind, source, label, features, options,
+       overlay(parameters PLACING '\x7e37e43c8800759c'::bytea FROM length(parameters) - 39 FOR 8),
+       metrics, format_version
+FROM lrml.models WHERE name = 'sc_spend' AND version = 1;
+SELECT lrml.predict('sc_spend', ARRAY[1e-3, 0, 1, 0, 0]) IS NOT NULL AS finite_score;
+SAVEPOINT overflow;
+SELECT lrml.predict('sc_spend', ARRAY[1e150, 0, 1, 0, 0]);
+ROLLBACK TO overflow;
+SELECT lrml.predict('sc_spend', t) FROM (SELECT -1e150 AS tenure, 'plus' AS plan) t;
+ROLLBACK;
+
 -- errors: arrays that do not fit the model
 SELECT lrml.predict('sc_churn', ARRAY[8, 33.25, 1.1, 0, 0, 1, 0]);
 SELECT lrml.predict('sc_churn', ARRAY[]::float8[]);
@@ -276,6 +407,9 @@ SELECT lrml.predict_class('sc_churn', c, 'NaN') FROM sc_customers c WHERE id = 1
 SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"k": 10}');
 SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"threshold": 2}');
 SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"threshold": "high"}');
+SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"threshold": "0.3"}');
+SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"threshold": null}');
+SELECT * FROM lrml.evaluate('sc_churn', NULL, '{"threshold": 1e400}');
 SELECT * FROM lrml.evaluate('sc_churn', NULL, '[0.5]');
 SELECT * FROM lrml.evaluate('sc_churn', 'sc_missing_table');
 SELECT * FROM lrml.evaluate('sc_churn', 'SELECT id, churned FROM sc_customers');
@@ -285,13 +419,22 @@ SELECT * FROM lrml.evaluate('sc_churn', $$SELECT tenure, charges, usage, senior,
 SELECT * FROM lrml.evaluate('sc_churn', 'SELECT tenure, charges, usage, senior, plan FROM sc_customers');
 SELECT * FROM lrml.evaluate('sc_spend', $$SELECT tenure, plan, plan AS monthly FROM sc_customers$$);
 SELECT * FROM lrml.evaluate('sc_churn', 'SELECT * FROM sc_customers; DROP TABLE sc_customers');
+SELECT * FROM lrml.evaluate('sc_yf', 'SELECT x, yf + 1 AS yf FROM sc_labels');
+SELECT * FROM lrml.evaluate('sc_yb', $$SELECT x, CASE WHEN id = 3 THEN 'maybe' ELSE yb::text END AS yb
+                                       FROM sc_labels$$);
+SELECT * FROM lrml.evaluate('sc_yc', $$SELECT x, 'maybe'::char(8) AS yc FROM sc_labels$$);
+SELECT * FROM lrml.evaluate('sc_spend', $$SELECT tenure, plan, 1e200 AS monthly FROM sc_customers$$);
 SELECT count(*) AS customers FROM sc_customers;
 
 -- clean up
-SELECT lrml.drop_model(m) FROM (VALUES ('sc_churn'), ('sc_churn2'), ('sc_spend'), ('sc_cache'), ('nullm')) AS v(m);
+SELECT lrml.drop_model(m) FROM (VALUES ('sc_churn'), ('sc_churn2'), ('sc_spend'), ('sc_cache'), ('nullm'),
+                                       ('sc_yf'), ('sc_yc'), ('sc_yb'), ('sc_low')) AS v(m);
 SELECT count(*) AS models_left FROM lrml.models WHERE name LIKE 'sc%' OR name = 'nullm';
 DROP VIEW sc_view;
-DROP TABLE sc_cache_seen, sc_scored, sc_null, q, q_filled, churn_null, sc_customers;
+REVOKE SELECT ON sc_customers FROM regress_lrml_sc_low;
+DROP ROLE regress_lrml_sc_low;
+DROP FUNCTION sc_touch(), sc_plp_score();
+DROP TABLE sc_cache_seen, sc_scored, sc_null, q, q_filled, churn_null, sc_customers, sc_labels;
 DROP TYPE sc_plan;
 DROP DOMAIN sc_months;
 DROP EXTENSION dblink;

@@ -337,6 +337,7 @@ extern void ModelStoreCheckWritable(const char *name);
 extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
 extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
+extern Oid	ModelStoreTrainedBy(int64 id);
 
 /* logreg.c */
 extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,

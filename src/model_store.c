@@ -25,12 +25,16 @@
  *
  * Privileges come from row-level security on the tables (see the install
  * script); the functions here also check ownership explicitly first, so
- * that a refusal names the model and its owner.  Writers take an advisory
- * lock on the model name (LRML_LOCK_CLASS, hash of the name), held to the
- * end of the transaction, so concurrent trainings of one name get
- * consecutive versions.  Each function connects to SPI and finishes
- * before it returns; values travel as parameters.  Memory handed back to
- * callers is allocated in the context they name (or the current one).
+ * that a refusal names the model and its owner.  Writers (store, deploy,
+ * drop) take an advisory lock on the model name (LRML_LOCK_CLASS, hash of
+ * the name), held to the end of the transaction and waited for like any
+ * other lock, so concurrent trainings of one name get consecutive
+ * versions.  Version numbers come from model_names.last_version and are
+ * never handed out twice while the name exists (until the whole model is
+ * dropped).  Each function connects
+ * to SPI and finishes before it returns; values travel as parameters.
+ * Memory handed back to callers is allocated in the context they name (or
+ * the current one).
  *
  * src/model_store.c
  *
@@ -44,21 +48,14 @@
 #include "executor/spi.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "storage/lock.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 /* "LRML": first four bytes of every payload */
 #define LRML_PAYLOAD_MAGIC	0x4C524D4C
 
 /* First key of the advisory lock on a model name ("lrml") */
 #define LRML_LOCK_CLASS		0x6C726D6C
-
-/* Milliseconds between two attempts to take a busy model lock */
-#define LOCK_RETRY_MS		10
 
 /* A payload being decoded, with what to call it in error messages */
 typedef struct PayloadReader
@@ -305,6 +302,10 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	model->label = PayloadText(&r);
 	model->positive_label = PayloadText(&r);
 	model->negative_label = PayloadText(&r);
+	if (model->kind == MODEL_LOGISTIC &&
+		(model->positive_label == NULL || model->negative_label == NULL ||
+		 strcmp(model->positive_label, model->negative_label) == 0))
+		PayloadCorrupt(&r, "The classes of the classifier are missing or equal.");
 
 	/* 2. The feature encoding, read from its own block */
 	len = PayloadInt32(&r);
@@ -334,7 +335,12 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	PayloadNeed(&r, (int64) model->encoding->n_inputs * 8);
 	model->w = palloc(sizeof(double) * model->encoding->n_inputs);
 	for (j = 0; j < model->encoding->n_inputs; j++)
+	{
 		model->w[j] = PayloadFloat8(&r, "weight");
+		/* scoring divides each weight by its scale once */
+		if (!isfinite(model->w[j] / model->encoding->scale[j]))
+			PayloadCorrupt(&r, "A weight divided by its feature scale is not a finite number.");
+	}
 	if (r.buf.cursor != r.buf.len)
 		PayloadCorrupt(&r, "The payload has trailing bytes.");
 	return model;
@@ -353,44 +359,57 @@ ModelStoreDeserialize(bytea *payload)
 }
 
 /*
- * Take the transaction-level advisory lock on a model name.
+ * Take the transaction-level advisory lock on a model name, waiting for
+ * it as long as lock_timeout allows.
  *
  * The lock is (LRML_LOCK_CLASS, hashtext(name)), the same key as
  * pg_advisory_xact_lock(1819438444, hashtext(name)), so it shows in
- * pg_locks.  A busy lock is retried every LOCK_RETRY_MS, honouring
- * lock_timeout and interrupts (statement_timeout, cancel).
- *
- * XXX: polling instead of queueing means the deadlock detector does not
- * see this wait; a session can only wait here for a session that is
- * itself storing, deploying or dropping a model, so a cycle needs a
- * second lock that lrml never takes.
+ * pg_locks and the wait shows in pg_stat_activity.  It is an ordinary
+ * heavyweight lock wait: the deadlock detector sees it (40P01), and
+ * statement_timeout and cancel work as usual.  When lock_timeout expires,
+ * the error is replaced by one that names the model (55P03).  Two names
+ * with the same hash share a lock, which costs only some waiting.
  */
 static void
 LockModelName(const char *name)
 {
 	LOCKTAG		tag;
 	uint32		hash;
-	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext oldcxt = CurrentMemoryContext;
 
 	hash = DatumGetUInt32(hash_any((const unsigned char *) name,
 								   strlen(name)));
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, LRML_LOCK_CLASS, hash, 2);
-	while (LockAcquire(&tag, ExclusiveLock, false, true) ==
-		   LOCKACQUIRE_NOT_AVAIL)
+
+	PG_TRY();
 	{
-		if (LockTimeout > 0 &&
-			TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
-									   LockTimeout))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not lock model \"%s\"", name),
-					 errdetail("Another session is training it.")));
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 LOCK_RETRY_MS, PG_WAIT_LOCK | LOCKTAG_ADVISORY);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* CopyErrorData must not run in ErrorContext */
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		{
+			FreeErrorData(edata);
+			PG_RE_THROW();
+		}
+		FlushErrorState();
+		FreeErrorData(edata);
+
+		/*
+		 * Raise the replacement at once: the abort of the transaction
+		 * takes us out of the lock's wait queue.
+		 */
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not lock model \"%s\"", name),
+				 errdetail("Another session is training, deploying or dropping it.")));
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -414,8 +433,8 @@ ModelNameArg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Run a statement with text and int4 parameters ("t" and "i" in types,
- * one letter per parameter; NULL values pass as SQL NULL).
+ * Run a statement with text, int4 and regrole parameters ("t", "i" and
+ * "r" in types, one letter per parameter; NULL values pass as SQL NULL).
  *
  * SPI must be connected.  read_only = false, so in READ COMMITTED each
  * statement sees what committed before it started, including versions
@@ -435,7 +454,8 @@ RunQuery(const char *sql, const char *types, Datum *values, bool *isnull,
 	memset(nulls, ' ', sizeof(nulls));
 	for (i = 0; i < n; i++)
 	{
-		argtypes[i] = (types[i] == 't') ? TEXTOID : INT4OID;
+		argtypes[i] = (types[i] == 't') ? TEXTOID :
+			(types[i] == 'r') ? REGROLEOID : INT4OID;
 		nulls[i] = (isnull != NULL && isnull[i]) ? 'n' : ' ';
 	}
 	ret = SPI_execute_with_args(sql, n, argtypes, values, nulls, false, 0);
@@ -475,7 +495,12 @@ CheckModelOwner(const char *name)
 										   &isnull));
 	owner_name = GetUserNameFromId(owner, true);
 	if (owner_name == NULL)
-		owner_name = psprintf("%u", owner);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of model \"%s\"", name),
+				 errdetail("Model \"%s\" is owned by a dropped role (OID %u).",
+						   name, owner),
+				 errhint("A superuser may deploy or drop it.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("must be owner of model \"%s\"", name),
@@ -502,18 +527,18 @@ ModelStoreCheckWritable(const char *name)
 }
 
 /*
- * Insert the lrml.models row of a new version and return its id.  SPI
- * must be connected.
+ * Insert the lrml.models row of a new version, trained by the current
+ * role, and return its id.  SPI must be connected.
  */
 static int64
 InsertVersion(const char *name, int32 version, const char *source,
 			  const LrmlModel *model, Jsonb *options, Jsonb *metrics,
 			  bytea *optimizer_state)
 {
-	Oid			argtypes[11] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		JSONBOID, JSONBOID, BYTEAOID, BYTEAOID, JSONBOID, INT4OID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			argtypes[12] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, BYTEAOID, BYTEAOID, JSONBOID, INT4OID, REGROLEOID};
+	Datum		values[12];
+	char		nulls[12];
 	bool		isnull;
 	int			ret;
 
@@ -535,14 +560,15 @@ InsertVersion(const char *name, int32 version, const char *source,
 		nulls[8] = 'n';
 	values[9] = JsonbPGetDatum(metrics);
 	values[10] = Int32GetDatum(LRML_FORMAT_VERSION);
+	values[11] = ObjectIdGetDatum(GetUserId());
 
 	ret = SPI_execute_with_args("INSERT INTO lrml.models (name, version,"
 								" kind, source, label, features, options,"
 								" parameters, optimizer_state, metrics,"
-								" format_version)"
+								" format_version, owner)"
 								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-								" $9, $10, $11) RETURNING id",
-								11, argtypes, values, nulls, false, 1);
+								" $9, $10, $11, $12) RETURNING id",
+								12, argtypes, values, nulls, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert model version: %s",
 			 SPI_result_code_string(ret));
@@ -603,53 +629,114 @@ InsertTrainingLog(int64 id, const EpochRecord *curve, int n_epochs)
 }
 
 /*
+ * Replace a serialization failure or unique violation raised while
+ * storing a version of name by a clear error; re-throw anything else.
+ * Called in PG_CATCH; cxt is a memory context outside ErrorContext.
+ *
+ * In READ COMMITTED these cannot happen: the model lock orders the
+ * writers and each statement sees what committed before it.  In
+ * REPEATABLE READ or SERIALIZABLE, a version stored by another session
+ * after our snapshot was taken is invisible to us, so bumping the name's
+ * last_version (or registering the name) fails with 40001, or, failing
+ * that, the insert of the version with 23505.
+ *
+ * XXX: under SERIALIZABLE a 40001 here could also come from a conflict
+ * with the caller's other reads; it is reported the same way, and
+ * retrying is the right answer to both.
+ */
+static void
+ReportStoreConflict(const char *name, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE &&
+		edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+	{
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	FlushErrorState();
+	FreeErrorData(edata);
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not store model \"%s\"", name),
+			 errdetail("Another session stored a version of it concurrently."),
+			 errhint("Retry the training, or train in a READ COMMITTED transaction.")));
+}
+
+/*
  * Store a trained model as the next version of name and return the
  * version number.
  *
- * 1. Lock the name (waits for a concurrent training of the same name to
- *	  commit or abort; see LockModelName).
+ * 1. Lock the name (waits for a concurrent training, deploy or drop of
+ *	  the same name to commit or abort; see LockModelName).
  * 2. Check the caller may add versions, registering the name, owned by
- *	  current_user, if it is new.
- * 3. Version = highest stored version + 1 (so 1 for a new name).
- * 4. Insert the version and its training curve.
+ *	  the current role, if it is new.
+ * 3. Version = last_version + 1 (so 1 for a new name), recorded in the
+ *	  name's row, so that a dropped version's number is never handed out
+ *	  again.  The highest stored version is taken into account too, in case
+ *	  rows were inserted by hand.
+ * 4. Insert the version, trained by the current role, and its curve.
  *
- * options and metrics must not be NULL; optimizer_state may be.  The
- * lock is held to the end of the transaction.
+ * Steps 2 to 4 report a concurrent store under REPEATABLE READ or
+ * SERIALIZABLE clearly (ReportStoreConflict).  options and metrics must
+ * not be NULL; optimizer_state may be.  The lock is held to the end of
+ * the transaction.
  */
 int32
 ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
 			   Jsonb *options, Jsonb *metrics, bytea *optimizer_state,
 			   const EpochRecord *curve, int n_epochs)
 {
-	Datum		values[1];
+	Datum		values[2];
 	bool		isnull;
-	int32		version;
+	int32		version = 0;
 	int64		id;
+	MemoryContext cxt;
 
 	if (name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must not be empty")));
 	SPI_connect();
+	cxt = CurrentMemoryContext;
 	LockModelName(name);
 
 	values[0] = CStringGetTextDatum(name);
-	if (!CheckModelOwner(name))
-		RunQuery("INSERT INTO lrml.model_names (name) VALUES ($1)"
-				 " ON CONFLICT (name) DO NOTHING",
-				 "t", values, NULL, SPI_OK_INSERT);
+	values[1] = ObjectIdGetDatum(GetUserId());
+	PG_TRY();
+	{
+		if (!CheckModelOwner(name))
+			RunQuery("INSERT INTO lrml.model_names (name, owner)"
+					 " VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+					 "tr", values, NULL, SPI_OK_INSERT);
 
-	RunQuery("SELECT coalesce(pg_catalog.max(m.version), 0)"
-			 " OPERATOR(pg_catalog.+) 1"
-			 " FROM lrml.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
-			 "t", values, NULL, SPI_OK_SELECT);
-	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1,
-										  &isnull));
+		RunQuery("UPDATE lrml.model_names n"
+				 " SET last_version = GREATEST(n.last_version,"
+				 " (SELECT pg_catalog.max(m.version) FROM lrml.models m"
+				 " WHERE m.name OPERATOR(pg_catalog.=) n.name))"
+				 " OPERATOR(pg_catalog.+) 1"
+				 " WHERE n.name OPERATOR(pg_catalog.=) $1"
+				 " RETURNING n.last_version",
+				 "t", values, NULL, SPI_OK_UPDATE_RETURNING);
+		if (SPI_processed != 1)
+			elog(ERROR, "model name \"%s\" vanished while storing a version",
+				 name);
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
 
-	id = InsertVersion(name, version, source, model, options, metrics,
-					   optimizer_state);
-	InsertTrainingLog(id, curve, n_epochs);
+		id = InsertVersion(name, version, source, model, options, metrics,
+						   optimizer_state);
+		InsertTrainingLog(id, curve, n_epochs);
+	}
+	PG_CATCH();
+	{
+		ReportStoreConflict(name, cxt);
+	}
+	PG_END_TRY();
 	SPI_finish();
 	return version;
 }
@@ -687,9 +774,20 @@ LookupDeployed(const char *name, int32 *version, Oid *store_relid)
 		elog(ERROR, "could not look up model: %s",
 			 SPI_result_code_string(ret));
 	if (SPI_processed == 0)
+	{
+		/* a name whose versions were all dropped one by one */
+		ret = SPI_execute_with_args("SELECT 1 FROM lrml.model_names n"
+									" WHERE n.name OPERATOR(pg_catalog.=) $1",
+									1, argtypes, values, NULL, true, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("model \"%s\" has no versions", name),
+					 errhint("Train it again, or drop it with lrml.drop_model.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name)));
+	}
 
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -786,6 +884,37 @@ ModelStoreLoadById(int64 id, MemoryContext mcxt)
 }
 
 /*
+ * Return the role that trained model version id (lrml.models.owner), or
+ * InvalidOid when the version no longer exists.  The role may have been
+ * dropped since.
+ */
+Oid
+ModelStoreTrainedBy(int64 id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Oid			owner = InvalidOid;
+	int			ret;
+
+	SPI_connect();
+	values[0] = Int64GetDatum(id);
+	ret = SPI_execute_with_args("SELECT m.owner::pg_catalog.oid"
+								" FROM lrml.models m"
+								" WHERE m.id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read model owner: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+	SPI_finish();
+	return owner;
+}
+
+/*
  * Load the deployed version of a model (the pinned one, else the newest)
  * into a StoredModel allocated in mcxt.
  */
@@ -861,8 +990,11 @@ lrml_deploy(PG_FUNCTION_ARGS)
  * version is NULL.
  *
  * Dropping the pinned version unpins the model (scoring falls back to the
- * newest); dropping the last version drops the name too, so the next
- * training starts again at version 1 and may be done by any role.
+ * newest).  Dropping a version, even the newest or the only one, keeps
+ * the name, its owner and last_version, so the number is never handed out
+ * again; a name without versions scores as an error until it is trained
+ * again.  Only dropping the whole model frees the name: its next training
+ * starts a new model at version 1 and may be done by any role.
  */
 PG_FUNCTION_INFO_V1(lrml_drop_model);
 Datum
@@ -899,13 +1031,6 @@ lrml_drop_model(PG_FUNCTION_ARGS)
 			 " WHERE name OPERATOR(pg_catalog.=) $1"
 			 " AND deployed_version OPERATOR(pg_catalog.=) $2",
 			 "ti", values, NULL, SPI_OK_UPDATE);
-
-	/* the name goes with its last version */
-	RunQuery("DELETE FROM lrml.model_names n"
-			 " WHERE n.name OPERATOR(pg_catalog.=) $1"
-			 " AND NOT EXISTS (SELECT 1 FROM lrml.models m"
-			 " WHERE m.name OPERATOR(pg_catalog.=) n.name)",
-			 "t", values, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -14,11 +14,17 @@
  *	  its memory goes when the last query using it lets go.  The whole
  *	  cache is dropped when lrml.models itself changes identity (the
  *	  extension was dropped and created again, restarting the ids).
- *	- Per query (fn_extra, in fn_mcxt), the first call looks up once which
- *	  version of the named model is deployed, pins its cache entry and maps
- *	  the row type's columns to the model's features.  Later rows read no
- *	  table.  A new version or a deploy committed by another session is
- *	  therefore seen by the next query, never midway through one.
+ *	- Per statement (fn_extra, in fn_mcxt), the first call looks up once
+ *	  which version of the named model is deployed, pins its cache entry
+ *	  and maps the row type's columns to the model's features.  Later rows
+ *	  read no table.  A new version or a deploy committed by another session
+ *	  is therefore seen by the next query, never midway through one.
+ *	  fn_extra can outlive a statement (PL/pgSQL keeps the state of simple
+ *	  expressions for the whole transaction), so the state remembers the
+ *	  transaction, subtransaction and active snapshot it was looked up in,
+ *	  and looks again when any of them differs: a version trained, dropped,
+ *	  deployed or rolled back by an earlier statement of the same function
+ *	  is seen by the next one.
  *	- A whole-row argument (lrml.predict('m', t) FROM t) would make the
  *	  executor build a composite datum of every column for every row,
  *	  which costs more than the scoring.  A planner support function
@@ -38,7 +44,13 @@
  * one addition per row whatever its number of categories.
  *
  * This file reads user data only in lrml.evaluate, through an SPI cursor
- * over the caller's relation or query, with the caller's rights.
+ * over the caller's relation or query, with the caller's rights.  Without
+ * a relation, lrml.evaluate re-reads the stored source of the model, and
+ * only for the role that trained that version (see lrml_evaluate).
+ *
+ * Scores are always finite: inputs beyond LRML_MAX_ABS_VALUE in magnitude
+ * are refused as training refuses them, and a score that still overflows
+ * is an error, never NaN or infinity.
  *
  * src/score.c
  *
@@ -48,24 +60,29 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 /* Decoded models kept per backend */
@@ -138,6 +155,13 @@ typedef struct ScoreState
 	MemoryContextCallback release;	/* unpins cm when mcxt goes */
 	text	   *name;			/* model argument the state was built for */
 	CachedModel *cm;			/* pinned */
+	Oid			store_relid;	/* lrml.models when cm was looked up */
+	/* the statement cm was looked up in (see ScoreStateIsCurrent) */
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	TransactionId snap_xmin;
+	TransactionId snap_xmax;
+	CommandId	snap_curcid;
 	bool		row_checked;	/* the argument type is composite */
 	Oid			row_typid;		/* row type the map was built for */
 	int32		row_typmod;
@@ -278,27 +302,31 @@ CacheBuild(int64 id, MemoryContext parent)
 				cm->bias_onehot -= cm->wf[j] * enc->center[j];
 		}
 	}
+	if (!isfinite(cm->bias_onehot))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("version %d of model \"%s\" is corrupt",
+						cm->stored->version, cm->stored->name),
+				 errdetail("The bias folded with the category centers is not a finite number."),
+				 errhint("Drop this version with lrml.drop_model and train the model again.")));
 	MemoryContextSwitchTo(oldcxt);
 	return cm;
 }
 
 /*
- * Return the deployed version of the named model, decoded and pinned.
+ * Return model version id (of lrml.models store_relid, as looked up by
+ * ModelStoreLookup), decoded and pinned.
  *
- * One cheap lookup of the deployed id per call; the payload is read and
- * decoded only on a cache miss.  The caller must CacheRelease the model.
+ * The payload is read and decoded only on a cache miss.  The caller must
+ * CacheRelease the model.
  */
 static CachedModel *
-CacheAcquire(const char *name, MemoryContext query_cxt)
+CacheAcquire(int64 id, Oid store_relid, MemoryContext query_cxt)
 {
-	int32		version;
-	Oid			store_relid;
-	int64		id;
 	CacheEntry *entry;
 	CachedModel *cm;
 	bool		found;
 
-	id = ModelStoreLookup(name, &version, &store_relid);
 	CachePrepare(store_relid);
 	entry = hash_search(model_cache, &id, HASH_FIND, NULL);
 	if (entry != NULL)
@@ -330,24 +358,79 @@ ScoreStateRelease(void *arg)
 }
 
 /*
- * Return the per-query state for the model named by the first argument,
- * creating it or switching models as needed.
+ * Is the state's lookup from the current statement?
+ *
+ * A statement is told apart by the top-level and sub-transaction it runs
+ * in and by its active snapshot: a new statement that could see other
+ * data has a different snapshot (READ COMMITTED) or command id (after a
+ * write in the same transaction).  Within one query all of these stay
+ * the same, so rows after the first do no lookup.
+ */
+static bool
+ScoreStateIsCurrent(const ScoreState *state)
+{
+	Snapshot	snap;
+
+	if (!ActiveSnapshotSet())
+		return false;
+	snap = GetActiveSnapshot();
+	return state->lxid == MyProc->lxid &&
+		state->subxid == GetCurrentSubTransactionId() &&
+		state->snap_xmin == snap->xmin &&
+		state->snap_xmax == snap->xmax &&
+		state->snap_curcid == snap->curcid;
+}
+
+/*
+ * Remember the current statement as the one of the state's lookup.
+ */
+static void
+ScoreStateMarkCurrent(ScoreState *state)
+{
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+
+	state->lxid = MyProc->lxid;
+	state->subxid = GetCurrentSubTransactionId();
+	state->snap_xmin = snap ? snap->xmin : InvalidTransactionId;
+	state->snap_xmax = snap ? snap->xmax : InvalidTransactionId;
+	state->snap_curcid = snap ? snap->curcid : InvalidCommandId;
+}
+
+/*
+ * Return the per-statement state for the model named by the first
+ * argument, creating it or switching models as needed.
  *
  * The name is compared on every call (it could differ from row to row);
- * only a different name costs a new lookup.
+ * a different name, or the first call of a new statement, costs one cheap
+ * lookup of the deployed version.  The row mapping is kept as long as the
+ * deployed version stays the same.
  */
 static ScoreState *
 GetScoreState(FunctionCallInfo fcinfo, text *name)
 {
 	ScoreState *state = (ScoreState *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	bool		same_name;
 	char	   *name_str;
+	int32		version;
+	Oid			store_relid;
+	int64		id;
 
-	if (state != NULL && state->name != NULL &&
+	same_name = state != NULL && state->cm != NULL && state->name != NULL &&
 		VARSIZE_ANY_EXHDR(state->name) == VARSIZE_ANY_EXHDR(name) &&
 		memcmp(VARDATA_ANY(state->name), VARDATA_ANY(name),
-			   VARSIZE_ANY_EXHDR(name)) == 0)
+			   VARSIZE_ANY_EXHDR(name)) == 0;
+	if (same_name && ScoreStateIsCurrent(state))
 		return state;
+
+	name_str = text_to_cstring(name);
+	id = ModelStoreLookup(name_str, &version, &store_relid);
+	if (same_name && id == state->cm->id &&
+		store_relid == state->store_relid)
+	{
+		ScoreStateMarkCurrent(state);
+		return state;
+	}
 
 	if (state == NULL)
 	{
@@ -365,10 +448,11 @@ GetScoreState(FunctionCallInfo fcinfo, text *name)
 	state->row_typid = InvalidOid;
 	state->map = NULL;
 
-	name_str = text_to_cstring(name);
-	state->cm = CacheAcquire(name_str, mcxt);
+	state->cm = CacheAcquire(id, store_relid, mcxt);
+	state->store_relid = store_relid;
 	state->name = (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name));
 	memcpy(state->name, name, VARSIZE_ANY(name));
+	ScoreStateMarkCurrent(state);
 	return state;
 }
 
@@ -464,7 +548,8 @@ BuildColumnMap(CachedModel *cm, TupleDesc desc, const int *attnums,
 }
 
 /*
- * Fail on a non-finite feature value, with the message features.c uses.
+ * Fail on a feature value that is not finite or beyond LRML_MAX_ABS_VALUE
+ * in magnitude, with the message training gives.
  */
 static void
 RejectValue(const ColumnMap *m, Datum value)
@@ -474,28 +559,54 @@ RejectValue(const ColumnMap *m, Datum value)
 	/* the features.c encoder reports the column and the value */
 	FeatureEncodeValue(m->col, value, false, m->typid, NULL,
 					   scratch - m->col->offset);
-	elog(ERROR, "non-finite value in column \"%s\" was not rejected",
+	elog(ERROR, "out-of-range value in column \"%s\" was not rejected",
 		 m->col->name);
 }
 
 /*
- * Turn the linear score z into the model's output.
+ * Fail for a score that is not a finite number (does not return).
+ */
+static void
+ReportScoreOverflow(const CachedModel *cm, double out)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("score of model \"%s\" is out of range",
+					cm->stored->name),
+			 errdetail("Version %d of the model computes %s for these inputs.",
+					   cm->stored->version,
+					   isnan(out) ? "NaN" : "an infinite score")));
+}
+
+/*
+ * Turn the linear score z into the model's output, which must be finite.
+ *
+ * Inputs and parameters are finite, but their products and sums can
+ * still overflow; the result is then an error, never NaN or infinity.
  */
 static inline double
-ScoreOutput(const LrmlModel *model, double z)
+ScoreOutput(const CachedModel *cm, double z)
 {
+	const LrmlModel *model = cm->model;
+	double		out;
+
 	if (model->kind == MODEL_LOGISTIC)
-		return LrmlSigmoid(z);
-	return model->y_center + model->y_scale * z;
+		out = LrmlSigmoid(z);
+	else
+		out = model->y_center + model->y_scale * z;
+	if (unlikely(!isfinite(out)))
+		ReportScoreOverflow(cm, out);
+	return out;
 }
 
 /*
  * Score one row given as deformed values (values[attnum - 1]).
  *
  * Numeric and boolean values are read without function calls and
- * checked for finiteness; NULL becomes the column's fill value.  A
- * categorical value adds the weight of its category (nothing for a
- * category not seen in training).
+ * checked against LRML_MAX_ABS_VALUE (NaN and infinities fail too); NULL
+ * becomes the column's fill value.  A categorical value adds the weight
+ * of its category (nothing for a category not seen in training); char(n)
+ * values lose their trailing spaces first, as in training.
  */
 static double
 ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
@@ -519,10 +630,8 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 				idx = m->null_category;
 			else
 			{
-				if (m->reader == READ_TEXT)
-					str = TextDatumGetCString(d);
-				else
-					str = OutputFunctionCall((FmgrInfo *) &m->outfunc, d);
+				str = DatasetTextValue(d, m->typid,
+									   (FmgrInfo *) &m->outfunc);
 				idx = FeatureCategoryIndex(m->col, str);
 				pfree(str);
 			}
@@ -559,12 +668,12 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 					v = FeatureDatumToDouble(d, m->typid);
 					break;
 			}
-			if (unlikely(isnan(v) || isinf(v)))
+			if (unlikely(!(fabs(v) <= LRML_MAX_ABS_VALUE)))
 				RejectValue(m, d);
 		}
 		z += m->w * (v - m->center);
 	}
-	return ScoreOutput(cm->model, z);
+	return ScoreOutput(cm, z);
 }
 
 /*
@@ -911,7 +1020,9 @@ lrml_predict_class_row(PG_FUNCTION_ARGS)
  *
  * A NULL element takes the fill value of its numeric or boolean column
  * (the training mean), as a NULL column value does; a NULL indicator is
- * an error, since it says nothing about the category.
+ * an error, since it says nothing about the category.  Elements must be
+ * finite and at most LRML_MAX_ABS_VALUE in magnitude, as training values
+ * must.
  */
 PG_FUNCTION_INFO_V1(lrml_predict_array);
 Datum
@@ -968,9 +1079,75 @@ lrml_predict_array(PG_FUNCTION_ARGS)
 							j + 1, cm->stored->name,
 							isnan(v) ? "NaN" : "infinite"),
 					 errdetail("Inputs must be finite numbers or NULL.")));
+		if (!(fabs(v) <= LRML_MAX_ABS_VALUE))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value %g of column \"%s\" is out of range",
+							v, col->name),
+					 errdetail("Input %d of the array belongs to column \"%s\". lrml accepts numbers up to %g in magnitude.",
+							   j + 1, col->name, LRML_MAX_ABS_VALUE)));
 		z += cm->wf[j] * (v - enc->center[j]);
 	}
-	PG_RETURN_FLOAT8(ScoreOutput(cm->model, z));
+	PG_RETURN_FLOAT8(ScoreOutput(cm, z));
+}
+
+/*
+ * Describe a JSON value for a detail message: the string "0.3", the
+ * number 2, null.
+ */
+static char *
+JsonValueDescription(JsonbValue *v)
+{
+	StringInfoData buf;
+	Datum		number;
+	char	   *text;
+
+	initStringInfo(&buf);
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvBool:
+			return v->val.boolean ? "true" : "false";
+		case jbvNumeric:
+			number = NumericGetDatum(v->val.numeric);
+			text = DatumGetCString(DirectFunctionCall1(numeric_out, number));
+			/* 1e400 prints 401 digits: write long numbers as 1e+400 */
+			if (strlen(text) > 20)
+			{
+				int			count = 0;
+				int			significant = 0;
+
+				for (const char *c = strpbrk(text, "123456789"); c && *c; c++)
+				{
+					if (*c >= '0' && *c <= '9')
+						count++;
+					if (*c >= '1' && *c <= '9')
+						significant = count;
+				}
+				text = numeric_out_sci(v->val.numeric,
+									   Max(0, Min(significant, 15) - 1));
+			}
+			return psprintf("the number %s", text);
+		case jbvString:
+			text = pnstrdup(v->val.string.val,
+							pg_mbcliplen(v->val.string.val,
+										 v->val.string.len, 64));
+			appendStringInfoString(&buf, "the string ");
+			escape_json(&buf, text);
+			if ((int) strlen(text) < v->val.string.len)
+				appendStringInfoString(&buf, "...");
+			return buf.data;
+		case jbvBinary:
+			text = JsonbToCString(NULL, v->val.binary.data,
+								  v->val.binary.len);
+			return psprintf("the %s %s",
+							JsonContainerIsArray(v->val.binary.data) ?
+							"array" : "object", text);
+		default:
+			elog(ERROR, "unexpected jsonb value type: %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
@@ -1010,15 +1187,19 @@ EvaluateThreshold(Jsonb *options)
 		if (v.type != jbvNumeric)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"threshold\" must be a number")));
-		number = NumericGetDatum(v.val.numeric);
-		threshold = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   number));
+					 errmsg("option \"threshold\" must be a number"),
+					 errdetail("The value given was %s.",
+							   JsonValueDescription(&v))));
+		/* a number beyond double becomes an infinity, out of range below */
+		number = DirectFunctionCall1(numeric_float8_no_overflow,
+									 NumericGetDatum(v.val.numeric));
+		threshold = DatumGetFloat8(number);
 		if (!(threshold >= 0.0 && threshold <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"threshold\" must be between 0 and 1"),
-					 errdetail("The threshold given is %g.", threshold)));
+					 errdetail("The value given was %s.",
+							   JsonValueDescription(&v))));
 	}
 	return threshold;
 }
@@ -1034,12 +1215,91 @@ typedef struct EvalRows
 } EvalRows;
 
 /*
+ * How evaluate reads the label column, set up from its first batch.
+ */
+typedef struct EvalLabel
+{
+	Oid			typid;			/* base type of the label column */
+	FmgrInfo	outfunc;		/* its output function */
+	bool		is_bool;		/* show t and f as true and false */
+	bool		by_bool;		/* compare booleans, not text */
+	bool		positive_true;	/* by_bool: true is the positive class */
+	bool		by_value;		/* compare numbers, not text */
+	double		positive;		/* by_value: the classes as numbers */
+	double		negative;
+} EvalLabel;
+
+/*
+ * Parse a class text as a number; false if it is not one.
+ */
+static bool
+ClassNumber(const char *text, double *v)
+{
+	char	   *end;
+
+	if (text == NULL || text[0] == '\0')
+		return false;
+	errno = 0;
+	*v = strtod(text, &end);
+	return *end == '\0' && errno == 0 && isfinite(*v);
+}
+
+/*
+ * Set up the reading of a label column of base type typid.
+ *
+ * A classifier's classes are stored as text: numbers in their shortest
+ * exact form, booleans as t and f, char(n) values without trailing
+ * spaces, other values as their type prints them.  A numeric label column
+ * is compared by value when both classes are numbers, so that 1, 1.0 and
+ * 1.00 are one class; a model with the classes t and f (a boolean label)
+ * reads its label as a boolean, so a text column of true and false fits
+ * too; other columns are compared by the same text training stored.
+ */
+static void
+EvaluateLabelSetup(const CachedModel *cm, Oid typid, MemoryContext mcxt,
+				   EvalLabel *lab)
+{
+	const LrmlModel *model = cm->model;
+	Oid			outfunc;
+	bool		isvarlena;
+
+	lab->typid = typid;
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	fmgr_info_cxt(outfunc, &lab->outfunc, mcxt);
+	lab->by_bool = model->kind == MODEL_LOGISTIC &&
+		((strcmp(model->positive_label, "t") == 0 &&
+		  strcmp(model->negative_label, "f") == 0) ||
+		 (strcmp(model->positive_label, "f") == 0 &&
+		  strcmp(model->negative_label, "t") == 0));
+	lab->positive_true = lab->by_bool &&
+		strcmp(model->positive_label, "t") == 0;
+	lab->is_bool = lab->by_bool || typid == BOOLOID;
+	lab->by_value = !lab->by_bool && model->kind == MODEL_LOGISTIC &&
+		FeatureKindForType(typid) == FEATURE_NUMERIC &&
+		ClassNumber(model->positive_label, &lab->positive) &&
+		ClassNumber(model->negative_label, &lab->negative);
+}
+
+/*
+ * Return the display form of a label text: booleans as true and false.
+ */
+static const char *
+LabelDisplay(const EvalLabel *lab, const char *text)
+{
+	if (lab->is_bool && text != NULL && strcmp(text, "t") == 0)
+		return "true";
+	if (lab->is_bool && text != NULL && strcmp(text, "f") == 0)
+		return "false";
+	return text ? text : "";
+}
+
+/*
  * Return the label of a row as the model sees it: for a classifier 1 or 0
- * by the text of the value, for a linear model the number.
+ * (see EvaluateLabelSetup), for a linear model the number.  Text made
+ * here lives in the caller's per-batch context.
  */
 static double
-EvaluateLabel(const CachedModel *cm, Datum value, Oid typid,
-			  FmgrInfo *outfunc)
+EvaluateLabel(const CachedModel *cm, const EvalLabel *lab, Datum value)
 {
 	const LrmlModel *model = cm->model;
 	char	   *str;
@@ -1047,36 +1307,59 @@ EvaluateLabel(const CachedModel *cm, Datum value, Oid typid,
 
 	if (model->kind == MODEL_LINEAR)
 	{
-		y = FeatureDatumToDouble(value, typid);
+		y = FeatureDatumToDouble(value, lab->typid);
 		if (isnan(y) || isinf(y))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("label column \"%s\" contains the value %s",
 							model->label, isnan(y) ? "NaN" : "infinity")));
+		if (!(fabs(y) <= LRML_MAX_ABS_VALUE))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("value %g of column \"%s\" is out of range",
+							y, model->label),
+					 errdetail("lrml accepts numbers up to %g in magnitude.",
+							   LRML_MAX_ABS_VALUE)));
 		return y;
 	}
 
-	if (typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID)
-		str = TextDatumGetCString(value);
+	if (lab->by_bool)
+	{
+		bool		b;
+
+		if (lab->typid == BOOLOID)
+			return DatumGetBool(value) == lab->positive_true ? 1.0 : 0.0;
+		str = DatasetTextValue(value, lab->typid,
+							   (FmgrInfo *) &lab->outfunc);
+		if (parse_bool(str, &b))
+			return b == lab->positive_true ? 1.0 : 0.0;
+	}
+	else if (lab->by_value)
+	{
+		double		v = FeatureDatumToDouble(value, lab->typid);
+
+		if (v == lab->positive)
+			return 1.0;
+		if (v == lab->negative)
+			return 0.0;
+		str = OutputFunctionCall((FmgrInfo *) &lab->outfunc, value);
+	}
 	else
-		str = OutputFunctionCall(outfunc, value);
-	if (model->positive_label && strcmp(str, model->positive_label) == 0)
-		y = 1.0;
-	else if (model->negative_label &&
-			 strcmp(str, model->negative_label) == 0)
-		y = 0.0;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("label column \"%s\" contains the value \"%s\", which is not a class of model \"%s\"",
-						model->label, str, cm->stored->name),
-				 errdetail("The classes are \"%s\" (positive) and \"%s\".",
-						   model->positive_label
-						   ? model->positive_label : "",
-						   model->negative_label
-						   ? model->negative_label : "")));
-	pfree(str);
-	return y;
+	{
+		str = DatasetTextValue(value, lab->typid, (FmgrInfo *) &lab->outfunc);
+		if (strcmp(str, model->positive_label) == 0)
+			return 1.0;
+		if (strcmp(str, model->negative_label) == 0)
+			return 0.0;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("label column \"%s\" contains the value \"%s\", which is not a class of model \"%s\"",
+					model->label, LabelDisplay(lab, str), cm->stored->name),
+			 errdetail("The classes are \"%s\" (positive) and \"%s\".",
+					   LabelDisplay(lab, model->positive_label),
+					   LabelDisplay(lab, model->negative_label))));
+	return 0.0;					/* keep compiler quiet */
 }
 
 /*
@@ -1169,8 +1452,7 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 	MemoryContext batch_cxt;
 	ColumnMap  *map = NULL;
 	Portal		portal;
-	Oid			label_typid = InvalidOid;
-	FmgrInfo	label_out;
+	EvalLabel	lab;
 	Datum	   *values = palloc(sizeof(Datum) * (n_columns + 1));
 	bool	   *isnull = palloc(sizeof(bool) * (n_columns + 1));
 	char	   *sql;
@@ -1197,8 +1479,7 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 		tt = SPI_tuptable;
 		if (map == NULL)
 		{
-			Oid			outfunc;
-			bool		isvarlena;
+			Oid			label_typid;
 
 			(void) BuildColumnMap((CachedModel *) cm, tt->tupdesc, attnums,
 								  mcxt, &map);
@@ -1213,8 +1494,7 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 						 errdetail("Column \"%s\" has type %s.",
 								   cm->model->label,
 								   format_type_be(label_typid))));
-			getTypeOutputInfo(label_typid, &outfunc, &isvarlena);
-			fmgr_info_cxt(outfunc, &label_out, mcxt);
+			EvaluateLabelSetup(cm, label_typid, mcxt, &lab);
 		}
 
 		MemoryContextReset(batch_cxt);
@@ -1235,8 +1515,8 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 					rows->y = repalloc_huge(rows->y,
 											rows->cap * sizeof(double));
 				}
-				rows->y[rows->n] = EvaluateLabel(cm, values[n_columns],
-												 label_typid, &label_out);
+				rows->y[rows->n] = EvaluateLabel(cm, &lab,
+												 values[n_columns]);
 				rows->pred[rows->n] = ScoreValues(cm, map, values, isnull);
 				rows->n++;
 			}
@@ -1264,9 +1544,47 @@ EvaluateEmit(ReturnSetInfo *rsinfo, const char *metric, double value)
 }
 
 /*
+ * Return the relation lrml.evaluate reads when it is given none: the
+ * stored source of the version, if the current role trained it.
+ *
+ * The source is a table or view name, or query text, and reading it runs
+ * whatever it runs (functions called by the query, a view's definition)
+ * with the rights of the caller.  Its author may be a less privileged
+ * role than the caller: a superuser evaluating a model trained by a
+ * low-privileged role would run that role's code with superuser rights.
+ * So without a relation, evaluate runs only for current_user equal to
+ * the role that trained the version (lrml.models.owner) -- not a member
+ * of it, not a superuser -- which runs nothing that role could not run
+ * itself.  Everybody else names the relation explicitly.
+ */
+static char *
+EvaluateDefaultRelation(const CachedModel *cm)
+{
+	Oid			trained_by = ModelStoreTrainedBy(cm->id);
+	char	   *role;
+
+	if (OidIsValid(trained_by) && trained_by == GetUserId())
+		return cm->stored->source;
+
+	role = OidIsValid(trained_by) ? GetUserNameFromId(trained_by, true) : NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to evaluate model \"%s\" on its training source",
+					cm->stored->name),
+			 role ?
+			 errdetail("Version %d was trained by role \"%s\"; only that role may evaluate it on the relation or query it was trained on.",
+					   cm->stored->version, role) :
+			 errdetail("Version %d was trained by a role that no longer exists; only that role could evaluate it on the relation or query it was trained on.",
+					   cm->stored->version),
+			 errhint("Pass the relation or query to evaluate on explicitly.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
  * lrml.evaluate(model text, relation text, options jsonb): measure the
  * deployed version of a model on a relation or query (NULL: the one it
- * was trained on).
+ * was trained on, for the role that trained it only; see
+ * EvaluateDefaultRelation).
  *
  * Classifiers: auc, log_loss, accuracy, precision, recall, f1 (at the
  * "threshold" option, default 0.5) and rows.  Linear models: rmse, mae,
@@ -1296,8 +1614,12 @@ lrml_evaluate(PG_FUNCTION_ARGS)
 	state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
 	cm = state->cm;
 	if (cm->model->label == NULL)
-		elog(ERROR, "model \"%s\" has no label column", cm->stored->name);
-	relation = PG_ARGISNULL(1) ? cm->stored->source :
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot evaluate model \"%s\"", cm->stored->name),
+				 errdetail("Version %d of the model was stored without the name of its label column.",
+						   cm->stored->version)));
+	relation = PG_ARGISNULL(1) ? EvaluateDefaultRelation(cm) :
 		text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "lrml evaluate",
