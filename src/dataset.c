@@ -230,10 +230,10 @@ DatasetCheckMemory(Size bytes)
 }
 
 /*
- * Find a column by exact name in a result descriptor; -1 if absent.
+ * Find a live column by exact name in a descriptor; -1 if absent.
  */
-static int
-FindColumn(TupleDesc tupdesc, const char *name)
+int
+DatasetFindColumn(TupleDesc tupdesc, const char *name)
 {
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -319,7 +319,7 @@ FeatureNames(TupleDesc tupdesc, const char *relation, const char *label,
 	{
 		char	   *name = (char *) lfirst(lc);
 
-		if (FindColumn(tupdesc, name) < 0)
+		if (DatasetFindColumn(tupdesc, name) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" does not exist in relation \"%s\"",
@@ -802,7 +802,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 
 	/* 2. check names and types */
-	label_att = FindColumn(tupdesc, label);
+	label_att = DatasetFindColumn(tupdesc, label);
 	if (label_att < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -825,7 +825,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	foreach(lc, names)
 	{
 		RawColumn  *col = &raw->columns[j++];
-		int			att = FindColumn(tupdesc, (char *) lfirst(lc));
+		int			att = DatasetFindColumn(tupdesc, (char *) lfirst(lc));
 
 		col->name = (char *) lfirst(lc);
 		col->typid = TupleDescAttr(tupdesc, att)->atttypid;

@@ -370,24 +370,35 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 	int			n_cols = raw->n_columns;
 	int		  **map = palloc0(sizeof(int *) * n_cols);
 	int		   *null_idx = palloc0(sizeof(int) * n_cols);
-	double	   *inv_scale = palloc(sizeof(double) * Max(d, 1));
+	bool	   *categorical = palloc(sizeof(bool) * n_cols);
+	int		   *offset = palloc(sizeof(int) * n_cols);
+	double	   *fill = palloc0(sizeof(double) * n_cols);
+	double	   *center = palloc0(sizeof(double) * n_cols);
+	double	   *inv_scale = palloc0(sizeof(double) * n_cols);
 	float	   *X;
 
 	X = palloc_extended(mul_size(mul_size(n_rows, d), sizeof(float)) + 1,
 						MCXT_ALLOC_HUGE);
 
-	/* multiply rather than divide in the loop below */
-	for (int k = 0; k < d; k++)
-		inv_scale[k] = 1.0 / enc->scale[k];
-
-	/* map each load-time category code to its index in the encoding */
+	/*
+	 * Lay out what the loop needs per column in flat arrays; multiply by the
+	 * inverse scale rather than divide; map each load-time category code to
+	 * its index in the encoding.
+	 */
 	for (int j = 0; j < n_cols; j++)
 	{
 		const FeatureColumn *col = &enc->columns[j];
 		const RawColumn *rc = &raw->columns[j];
 
-		if (col->kind != FEATURE_CATEGORICAL)
+		categorical[j] = (col->kind == FEATURE_CATEGORICAL);
+		offset[j] = col->offset;
+		if (!categorical[j])
+		{
+			fill[j] = col->fill;
+			center[j] = enc->center[col->offset];
+			inv_scale[j] = 1.0 / enc->scale[col->offset];
 			continue;
+		}
 		map[j] = palloc(sizeof(int) * (rc->n_codes + 1));
 		for (int c = 0; c < rc->n_codes; c++)
 			map[j][c] = FeatureCategoryIndex(col, rc->code_text[c]);
@@ -404,7 +415,8 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 
 		/*
 		 * The rows come in shuffled order, so each is a cache miss: ask for
-		 * one a few rows ahead while this one is encoded.
+		 * every cache line of a row a few rows ahead while this one is
+		 * encoded.
 		 */
 #ifdef __GNUC__
 		if (i + FEATURE_PREFETCH < n_rows)
@@ -412,28 +424,27 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 			const double *ahead = raw->values +
 				rows[i + FEATURE_PREFETCH] * n_cols;
 
-			__builtin_prefetch(ahead);
+			for (int k = 0; k < n_cols; k += 8)
+				__builtin_prefetch(ahead + k);
 			__builtin_prefetch(ahead + n_cols - 1);
 		}
 #endif
 		for (int j = 0; j < n_cols; j++)
 		{
-			const FeatureColumn *col = &enc->columns[j];
-
-			if (col->kind == FEATURE_CATEGORICAL)
+			if (categorical[j])
 			{
 				int			idx = src[j] < 0 ? null_idx[j] : map[j][(int) src[j]];
 
-				memset(dst + col->offset, 0, sizeof(float) * col->width);
+				memset(dst + offset[j], 0,
+					   sizeof(float) * enc->columns[j].width);
 				if (idx >= 0)
-					dst[col->offset + idx] = 1.0f;
+					dst[offset[j] + idx] = 1.0f;
 			}
 			else
 			{
-				double		v = isnan(src[j]) ? col->fill : src[j];
+				double		v = isnan(src[j]) ? fill[j] : src[j];
 
-				dst[col->offset] = (float) ((v - enc->center[col->offset]) *
-											inv_scale[col->offset]);
+				dst[offset[j]] = (float) ((v - center[j]) * inv_scale[j]);
 			}
 		}
 	}

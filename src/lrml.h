@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "access/tupdesc.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -299,6 +300,7 @@ extern void OptionsDefaults(TrainOptions *opts);
 extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
+extern char *OptionsDescribeValue(JsonbValue *v);
 
 /* features.c */
 extern FeatureKind FeatureKindForType(Oid typid);
@@ -320,6 +322,7 @@ extern float *FeatureMatrixBuild(const RawData *raw,
 /* dataset.c */
 extern char *DatasetFromClause(const char *relation);
 extern bool DatasetIsQuery(const char *relation);
+extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
 extern char *DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc);
 extern RawData *DatasetLoad(const char *relation, const char *label,
 							ArrayType *features, bool numeric_label);

@@ -519,9 +519,12 @@ ValueText(JsonbValue *v)
 	return NULL;				/* keep compiler quiet */
 }
 
-/* Describe a JSON value for a detail message: the string "fast". */
-static char *
-ValueDescription(JsonbValue *v)
+/*
+ * Describe a JSON value for a detail message: the string "fast", the
+ * number 1e+400, the array [1, 2], null.  Long values are clipped.
+ */
+char *
+OptionsDescribeValue(JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -564,7 +567,7 @@ WrongType(const char *subject, const char *expected, JsonbValue *v)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must be %s", subject, expected),
-			 errdetail("The value given was %s.", ValueDescription(v))));
+			 errdetail("The value given was %s.", OptionsDescribeValue(v))));
 }
 
 /*
@@ -888,7 +891,7 @@ ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 				 errmsg("option \"%s\" must be \"balanced\" or a number",
 						spec->name),
 				 errdetail("The value given was %s.",
-						   ValueDescription(value))));
+						   OptionsDescribeValue(value))));
 
 	opts->class_weight_balanced = false;
 	opts->class_weight = NumberValue(OptionSubject(spec->name), &positive,
@@ -1021,7 +1024,7 @@ ParseSchedule(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" must be a string or an object",
 						spec->name),
-				 errdetail("The value given was %s.", ValueDescription(value)),
+				 errdetail("The value given was %s.", OptionsDescribeValue(value)),
 				 errhint("Give a schedule name, such as \"cosine\", or an object such as {\"name\": \"step\", \"step_size\": 10}.")));
 
 	/* 1. the name, which says what the other keys mean */
@@ -1359,7 +1362,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options must be a JSON object"),
-				 errdetail("The value given was %s.", ValueDescription(&root)),
+				 errdetail("The value given was %s.", OptionsDescribeValue(&root)),
 				 errhint("Write the options as an object, for example {\"learning_rate\": 0.1, \"epochs\": 20}.")));
 	}
 

@@ -1092,65 +1092,6 @@ lrml_predict_array(PG_FUNCTION_ARGS)
 }
 
 /*
- * Describe a JSON value for a detail message: the string "0.3", the
- * number 2, null.
- */
-static char *
-JsonValueDescription(JsonbValue *v)
-{
-	StringInfoData buf;
-	Datum		number;
-	char	   *text;
-
-	initStringInfo(&buf);
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvBool:
-			return v->val.boolean ? "true" : "false";
-		case jbvNumeric:
-			number = NumericGetDatum(v->val.numeric);
-			text = DatumGetCString(DirectFunctionCall1(numeric_out, number));
-			/* 1e400 prints 401 digits: write long numbers as 1e+400 */
-			if (strlen(text) > 20)
-			{
-				int			count = 0;
-				int			significant = 0;
-
-				for (const char *c = strpbrk(text, "123456789"); c && *c; c++)
-				{
-					if (*c >= '0' && *c <= '9')
-						count++;
-					if (*c >= '1' && *c <= '9')
-						significant = count;
-				}
-				text = numeric_out_sci(v->val.numeric,
-									   Max(0, Min(significant, 15) - 1));
-			}
-			return psprintf("the number %s", text);
-		case jbvString:
-			text = pnstrdup(v->val.string.val,
-							pg_mbcliplen(v->val.string.val,
-										 v->val.string.len, 64));
-			appendStringInfoString(&buf, "the string ");
-			escape_json(&buf, text);
-			if ((int) strlen(text) < v->val.string.len)
-				appendStringInfoString(&buf, "...");
-			return buf.data;
-		case jbvBinary:
-			text = JsonbToCString(NULL, v->val.binary.data,
-								  v->val.binary.len);
-			return psprintf("the %s %s",
-							JsonContainerIsArray(v->val.binary.data) ?
-							"array" : "object", text);
-		default:
-			elog(ERROR, "unexpected jsonb value type: %d", (int) v->type);
-	}
-	return NULL;				/* keep compiler quiet */
-}
-
-/*
  * Parse lrml.evaluate's options: only "threshold", a number in [0, 1]
  * (default 0.5).
  */
@@ -1189,7 +1130,7 @@ EvaluateThreshold(Jsonb *options)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"threshold\" must be a number"),
 					 errdetail("The value given was %s.",
-							   JsonValueDescription(&v))));
+							   OptionsDescribeValue(&v))));
 		/* a number beyond double becomes an infinity, out of range below */
 		number = DirectFunctionCall1(numeric_float8_no_overflow,
 									 NumericGetDatum(v.val.numeric));
@@ -1199,7 +1140,7 @@ EvaluateThreshold(Jsonb *options)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"threshold\" must be between 0 and 1"),
 					 errdetail("The value given was %s.",
-							   JsonValueDescription(&v))));
+							   OptionsDescribeValue(&v))));
 	}
 	return threshold;
 }
@@ -1363,22 +1304,6 @@ EvaluateLabel(const CachedModel *cm, const EvalLabel *lab, Datum value)
 }
 
 /*
- * Does desc have a (live) column of this name?
- */
-static bool
-HasColumn(TupleDesc desc, const char *name)
-{
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Build the query that reads the model's feature columns, then its label,
  * from the FROM item.
  *
@@ -1403,7 +1328,7 @@ EvaluateQuery(const CachedModel *cm, const char *from)
 			 SPI_result_code_string(ret));
 	desc = SPI_tuptable->tupdesc;
 	for (i = 0; i < model->encoding->n_columns; i++)
-		if (!HasColumn(desc, model->encoding->columns[i].name))
+		if (DatasetFindColumn(desc, model->encoding->columns[i].name) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" does not exist",
@@ -1411,7 +1336,7 @@ EvaluateQuery(const CachedModel *cm, const char *from)
 					 errdetail("Version %d of model \"%s\" uses column \"%s\" as a feature.",
 							   cm->stored->version, cm->stored->name,
 							   model->encoding->columns[i].name)));
-	if (!HasColumn(desc, model->label))
+	if (DatasetFindColumn(desc, model->label) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" does not exist", model->label),

@@ -478,6 +478,10 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 	DatasetCheckMemory(add_size(mul_size(mul_size(n, data->d), sizeof(float)),
 								mul_size(n, 2 * sizeof(double))));
 	data->X = FeatureMatrixBuild(raw, enc, order, n);
+
+	/* the double-precision rows are no longer needed: give them back */
+	pfree(raw->values);
+	raw->values = NULL;
 	data->y = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < n; i++)
 		data->y[i] = raw->y[order[i]];
