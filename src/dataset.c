@@ -404,7 +404,7 @@ DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc)
 /* Per-column state while loading */
 typedef struct LoadColumn
 {
-	int			att;			/* index in the cursor's result */
+	int			att;			/* index in the query's result */
 	Oid			base_typid;
 	FmgrInfo	outfunc;
 	HTAB	   *codes;

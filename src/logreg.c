@@ -63,33 +63,87 @@ Scores(Logreg *lr, int64 first, int n, const double *theta)
 	LinalgGemvF4(n, d, lr->data->X + first * d, lr->wf, lr->zf);
 }
 
+/* Rows of one class whose (1 + e) factors are multiplied before a log */
+#define LOSS_LOG_EVERY 512
+
 /*
- * Return the loss of one row with score z and target y (before weighting),
- * and set *dz to its derivative by z.
+ * A running, weighted sum of row losses.
  *
- * For the logistic loss, one exp serves both: with e = exp(-|z|),
- * log(1 + exp(z)) = max(z, 0) + log1p(e), and sigmoid(z) is 1 / (1 + e)
- * for z >= 0 and e / (1 + e) otherwise; neither can overflow.
+ * The logistic loss of a row with score z and label y is
+ * max(z, 0) - y z + log(1 + e), with e = exp(-|z|) in (0, 1].  The log
+ * terms of rows of one class (which share one weight) are gathered as a
+ * product and their logarithm taken once every LOSS_LOG_EVERY rows: a
+ * product of factors in (1, 2] cannot overflow before 1023 of them, its
+ * rounding error (n ulps) equals that of summing n logs, and the log per
+ * row was the largest single cost of an epoch.
+ */
+typedef struct LossSum
+{
+	double		sum;			/* weighted max(z, 0) - y z, or squares */
+	double		logs;			/* weighted logs of flushed products */
+	double		prod[2];		/* per class: pending product of (1 + e) */
+	int			pending[2];
+	const double *weight;		/* per class */
+} LossSum;
+
+static inline void
+LossInit(LossSum *s, const double *class_weight)
+{
+	s->sum = 0.0;
+	s->logs = 0.0;
+	s->prod[0] = s->prod[1] = 1.0;
+	s->pending[0] = s->pending[1] = 0;
+	s->weight = class_weight;
+}
+
+static inline void
+LossFlush(LossSum *s, int cls)
+{
+	s->logs += s->weight[cls] * log(s->prod[cls]);
+	s->prod[cls] = 1.0;
+	s->pending[cls] = 0;
+}
+
+/*
+ * Add the loss of one row with score z and target y; return its weighted
+ * derivative by z.
+ *
+ * Logistic: one exp serves both loss and derivative; sigmoid(z) is
+ * 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise, and nothing can
+ * overflow.  Linear: (z - y)^2 / 2, unweighted.
  */
 static inline double
-RowLoss(ModelKind kind, double z, double y, double *dz)
+LossAdd(LossSum *s, ModelKind kind, double z, double y)
 {
 	if (kind == MODEL_LOGISTIC)
 	{
+		int			cls = (y == 1.0);
 		double		e = exp(-fabs(z));
 		double		p = (z >= 0 ? 1.0 : e) / (1.0 + e);
 
-		*dz = p - y;
-		return Max(z, 0.0) + log1p(e) - y * z;
+		s->sum += s->weight[cls] * (Max(z, 0.0) - y * z);
+		s->prod[cls] *= 1.0 + e;
+		if (++s->pending[cls] == LOSS_LOG_EVERY)
+			LossFlush(s, cls);
+		return s->weight[cls] * (p - y);
 	}
-	*dz = z - y;
-	return 0.5 * (z - y) * (z - y);
+	s->sum += 0.5 * (z - y) * (z - y);
+	return z - y;
+}
+
+/* Return the total of a LossSum. */
+static inline double
+LossTotal(LossSum *s)
+{
+	LossFlush(s, 0);
+	LossFlush(s, 1);
+	return s->sum + s->logs;
 }
 
 /*
  * Mean loss and gradient over a mini-batch (see the file header).
  *
- * 1. Gather the rows and score them.
+ * 1. Score the batch's rows.
  * 2. Turn each score into its loss and dloss/dz.
  * 3. grad_w = X^T dloss/dz + l2 w; grad_b = sum dloss/dz.
  */
@@ -100,21 +154,20 @@ LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 	Logreg	   *lr = (Logreg *) arg;
 	const TrainSet *data = lr->data;
 	int			d = data->d;
-	double		loss = 0.0;
+	LossSum		acc;
+	double		loss;
 	double		gb = 0.0;
 
 	/* 1. */
 	Scores(lr, first, n, theta);
 
 	/* 2. */
+	LossInit(&acc, data->class_weight);
 	for (int i = 0; i < n; i++)
 	{
-		int64		r = first + i;
-		double		c = data->weight ? data->weight[r] : 1.0;
-		double		dz;
+		double		dz = LossAdd(&acc, lr->kind, lr->zf[i] + theta[d],
+								 data->y[first + i]) / n;
 
-		loss += c * RowLoss(lr->kind, lr->zf[i] + theta[d], data->y[r], &dz);
-		dz *= c / n;
 		lr->zf[i] = (float) dz;
 		gb += dz;
 	}
@@ -125,7 +178,7 @@ LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 		grad[k] = lr->gf[k] + lr->l2 * theta[k];
 	grad[d] = gb;
 
-	loss /= n;
+	loss = LossTotal(&acc) / n;
 	if (lr->kind == MODEL_LINEAR)
 		loss *= 2.0 * lr->y_scale * lr->y_scale;
 	return loss;
@@ -144,8 +197,10 @@ LogregValidate(void *arg, const double *theta, double *loss, double *metric)
 	Logreg	   *lr = (Logreg *) arg;
 	const TrainSet *data = lr->data;
 	int64		n_valid = data->n_valid;
-	double		sum = 0.0;
+	LossSum		acc;
+	double		sum;
 
+	LossInit(&acc, data->class_weight);
 	for (int64 start = 0; start < n_valid; start += lr->max_rows)
 	{
 		int			n = (int) Min(lr->max_rows, n_valid - start);
@@ -154,15 +209,14 @@ LogregValidate(void *arg, const double *theta, double *loss, double *metric)
 		Scores(lr, data->n_train + start, n, theta);
 		for (int i = 0; i < n; i++)
 		{
-			int64		r = data->n_train + start + i;
-			double		c = data->weight ? data->weight[r] : 1.0;
 			double		z = lr->zf[i] + theta[data->d];
-			double		dz;
 
-			sum += c * RowLoss(lr->kind, z, data->y[r], &dz);
+			(void) LossAdd(&acc, lr->kind, z,
+						   data->y[data->n_train + start + i]);
 			lr->scores[start + i] = z;
 		}
 	}
+	sum = LossTotal(&acc);
 
 	if (lr->kind == MODEL_LOGISTIC)
 	{

@@ -247,7 +247,7 @@ typedef struct RawData
 /*
  * Encoded training data: rows 0 .. n_train - 1 train, in an order shuffled
  * once by the seed, and the next n_valid rows validate.  y is 0/1 for classifiers and the standardized target for
- * linear models; weight (NULL for all 1) scales each row's loss.
+ * linear models; a classifier's row of class y weighs class_weight[y].
  */
 typedef struct TrainSet
 {
@@ -256,7 +256,7 @@ typedef struct TrainSet
 	int			d;				/* encoded inputs per row */
 	float	   *X;				/* (n_train + n_valid) x d, row-major */
 	double	   *y;
-	double	   *weight;
+	double		class_weight[2];	/* classifiers: weight of a row by class */
 } TrainSet;
 
 /*

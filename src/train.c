@@ -506,31 +506,20 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 			data->y[i] = (data->y[i] - model->y_center) / model->y_scale;
 	}
 
-	data->weight = NULL;
-	if (opts->model == MODEL_LOGISTIC &&
-		(opts->class_weight_balanced || opts->class_weight != 1.0))
+	data->class_weight[0] = 1.0;
+	data->class_weight[1] = 1.0;
+	if (opts->model == MODEL_LOGISTIC && opts->class_weight_balanced)
 	{
 		int64		pos = 0;
-		double		w_pos,
-					w_neg;
 
 		for (int64 i = 0; i < data->n_train; i++)
 			pos += (data->y[i] == 1.0);
-		if (opts->class_weight_balanced)
-		{
-			w_pos = (double) data->n_train / (2.0 * pos);
-			w_neg = (double) data->n_train / (2.0 * (data->n_train - pos));
-		}
-		else
-		{
-			w_pos = opts->class_weight;
-			w_neg = 1.0;
-		}
-		data->weight = palloc_extended(sizeof(double) * Max(n, 1),
-									   MCXT_ALLOC_HUGE);
-		for (int64 i = 0; i < n; i++)
-			data->weight[i] = data->y[i] == 1.0 ? w_pos : w_neg;
+		data->class_weight[1] = (double) data->n_train / (2.0 * pos);
+		data->class_weight[0] = (double) data->n_train /
+			(2.0 * (data->n_train - pos));
 	}
+	else if (opts->model == MODEL_LOGISTIC)
+		data->class_weight[1] = opts->class_weight;
 }
 
 /*
