@@ -35,5 +35,12 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# TAP tests (test/t/*.pl) are run by test/run_tests.sh, which starts the
-# cluster they need; see test/README.md.
+# TAP tests (test/t/*.pl) against temporary clusters of their own; run as
+# a user other than root (initdb refuses root).  test/run_tests.sh runs
+# them as the server user.
+PGXS_TOPDIR := $(dir $(PGXS))../..
+prove:
+	PATH="$(bindir):$$PATH" PG_REGRESS="$(PGXS_TOPDIR)/src/test/regress/pg_regress" \
+	TESTDIR="$(CURDIR)" prove -I $(PGXS_TOPDIR)/src/test/perl -I test/t test/t/*.pl
+
+.PHONY: prove
