@@ -6,6 +6,7 @@ DATA = lrml--0.1.0.sql
 OBJS = \
 	src/lrml.o \
 	src/schedule.o \
+	src/schedule_sql.o \
 	src/optimizer.o \
 	src/options.o \
 	src/linalg.o \

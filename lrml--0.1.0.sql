@@ -185,6 +185,16 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION lrml.train(text, text, text, text[], jsonb) IS
 	'train a classifier or regression model and store it as a new version';
 
+-- Pure: parses the options and computes rates, reads no table.
+CREATE FUNCTION lrml.schedule(options jsonb, epochs int,
+							  steps_per_epoch int DEFAULT 1)
+RETURNS TABLE (epoch int, step int, lr float8)
+AS 'MODULE_PATHNAME', 'lrml_schedule'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.schedule(jsonb, int, int) IS
+	'preview the learning rate of every update of a training run with these options';
+
 --
 -- Scoring
 --

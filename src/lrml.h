@@ -65,21 +65,60 @@ typedef enum ScheduleKind
 	SCHEDULE_CONSTANT = 1,
 	SCHEDULE_STEP,
 	SCHEDULE_EXPONENTIAL,
-	SCHEDULE_COSINE
+	SCHEDULE_COSINE,
+	SCHEDULE_MULTISTEP,
+	SCHEDULE_INVERSE_TIME,
+	SCHEDULE_POLYNOMIAL,
+	SCHEDULE_COSINE_RESTARTS,
+	SCHEDULE_CYCLIC,
+	SCHEDULE_ONE_CYCLE,
+	SCHEDULE_PLATEAU			/* driven by the loss: not in schedule.c */
 } ScheduleKind;
+
+/* Policies of the cyclic schedule (Smith 2017) */
+typedef enum CyclicMode
+{
+	CYCLIC_TRIANGULAR = 1,
+	CYCLIC_TRIANGULAR2,
+	CYCLIC_EXP_RANGE
+} CyclicMode;
 
 typedef struct LearningSchedule
 {
 	ScheduleKind kind;
 	double		base_lr;		/* option learning_rate */
 	bool		unit_step;		/* schedule_unit: false = epoch, true = step */
-	/* step */
+	/* warm-up: as given, and resolved to units of the schedule */
+	int			warmup_epochs;
+	int64		warmup_steps;
+	int64		warmup;
+	/* step, cyclic (half-cycle) */
 	int			step_size;
-	/* step, exponential */
+	/* step, exponential, multistep, cyclic (exp_range) */
 	double		gamma;
-	/* cosine: total units (0 until resolved) and floor */
+	/* cosine, polynomial, one_cycle: total units (0 until resolved) */
 	int64		total;
+	/* cosine, cosine_restarts: floor */
 	double		min_lr;
+	/* multistep: strictly increasing milestones */
+	int			n_milestones;
+	int64	   *milestones;
+	/* inverse_time: decay; inverse_time, polynomial: power */
+	double		decay;
+	double		power;
+	/* polynomial: final rate */
+	double		end_lr;
+	/* cosine_restarts: first period and its growth factor */
+	int64		period;
+	int			mult;
+	/* cyclic: bounds and policy; cyclic, one_cycle: peak */
+	double		cyclic_base_lr;
+	double		max_lr;
+	CyclicMode	cyclic_mode;
+	/* one_cycle */
+	double		pct_start;
+	double		div_factor;
+	double		final_div_factor;
 } LearningSchedule;
 
 /*

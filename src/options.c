@@ -66,6 +66,7 @@ typedef enum RangeKind
 	RANGE_GT,					/* value > lo */
 	RANGE_GE,					/* value >= lo */
 	RANGE_GE_LT,				/* lo <= value < hi */
+	RANGE_GT_LT,				/* lo < value < hi */
 	RANGE_GE_LE					/* lo <= value <= hi */
 } RangeKind;
 
@@ -104,15 +105,30 @@ typedef struct OptionSpec
 	OptionParseFunc parse;		/* OPTION_CUSTOM */
 } OptionSpec;
 
+typedef void (*ScheduleParamParseFunc) (const char *subject,
+									   JsonbValue *value,
+									   LearningSchedule *s);
+
+/*
+ * A schedule parameter.  Defaults with a special meaning: a total of 0 is
+ * the run's length (ScheduleResolve), and PARAM_UNSET marks a parameter
+ * whose default depends on other options or that must be given (see
+ * FinishSchedule).  A custom parameter (milestones, mode) has its own
+ * parse function, and SetSchedule sets its default.
+ */
 typedef struct ScheduleParam
 {
 	const char *schedule;
 	const char *name;
 	ValueRule	rule;
-	double		default_value;	/* cosine total: 0 means the run's length */
-	size_t		offset;			/* field of LearningSchedule; size 0: none */
+	double		default_value;
+	size_t		offset;			/* LearningSchedule field; size 0: none */
 	size_t		size;
+	ScheduleParamParseFunc parse;	/* OPTION_CUSTOM only */
 } ScheduleParam;
+
+/* Default of a parameter that must be given or is derived; never valid. */
+#define PARAM_UNSET			(-1.0)
 
 /* A set of names (models, optimizers, ...) and which of them are built. */
 typedef struct Vocabulary
@@ -136,6 +152,10 @@ static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
+static void ParseMilestones(const char *subject, JsonbValue *value,
+							LearningSchedule *s);
+static void ParseCyclicMode(const char *subject, JsonbValue *value,
+							LearningSchedule *s);
 
 /*
  * Shorthands for the tables: the kind and range of a value, the calls a
@@ -188,15 +208,15 @@ static const OptionSpec option_specs[] = {
 	{"eps", true, NUMBER_RULE(RANGE_GT, 0, 0),
 	FOR_OPTIMIZERS("adagrad", "rmsprop", "adam", "adamw"),
 	FIELD(optimizer.eps)},
+	{"warmup_epochs", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
+	FIELD(schedule.warmup_epochs)},
+	{"warmup_steps", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
+	FIELD(schedule.warmup_steps)},
 	/* named in the design, not built yet */
 	{"weight_decay", false, NUMBER_RULE(RANGE_GE, 0, 0),
 	FOR_OPTIMIZERS("adamw"), NO_FIELD},
 	{"lr_scaling", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"base_batch_size", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
-	NO_FIELD},
-	{"warmup_epochs", false, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
-	NO_FIELD},
-	{"warmup_steps", false, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
 	NO_FIELD},
 	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"warm_start", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
@@ -231,7 +251,9 @@ static const OptionSpec option_specs[] = {
 
 #define SFIELD(f) \
 	offsetof(LearningSchedule, f), sizeof(((LearningSchedule *) NULL)->f)
-#define NOT_BUILT(schedule, name) {schedule, name, CUSTOM_RULE, 0, 0, 0}
+#define NO_SFIELD					0, 0
+#define NOT_BUILT(schedule, name) \
+	{schedule, name, CUSTOM_RULE, 0, NO_SFIELD, NULL}
 
 /*
  * Every schedule parameter of the design, with its default.  The rows of a
@@ -242,30 +264,43 @@ static const ScheduleParam schedule_params[] = {
 	{"step", "step_size", INTEGER_RULE(RANGE_GE, 1, 0), 10,
 	SFIELD(step_size)},
 	{"step", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 0.1, SFIELD(gamma)},
+	{"multistep", "milestones", CUSTOM_RULE, 0, NO_SFIELD,
+	ParseMilestones},
+	{"multistep", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 0.1, SFIELD(gamma)},
 	{"exponential", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 0.9,
 	SFIELD(gamma)},
+	{"inverse_time", "decay", NUMBER_RULE(RANGE_GT, 0, 0), 0.1,
+	SFIELD(decay)},
+	{"inverse_time", "power", NUMBER_RULE(RANGE_GT, 0, 0), 1, SFIELD(power)},
+	{"polynomial", "total", INTEGER_RULE(RANGE_GE, 1, 0), 0, SFIELD(total)},
+	{"polynomial", "end_lr", NUMBER_RULE(RANGE_GE, 0, 0), 0,
+	SFIELD(end_lr)},
+	{"polynomial", "power", NUMBER_RULE(RANGE_GT, 0, 0), 1, SFIELD(power)},
 	{"cosine", "total", INTEGER_RULE(RANGE_GE, 1, 0), 0, SFIELD(total)},
 	{"cosine", "min_lr", NUMBER_RULE(RANGE_GE, 0, 0), 0, SFIELD(min_lr)},
-	NOT_BUILT("multistep", "milestones"),
-	NOT_BUILT("multistep", "gamma"),
-	NOT_BUILT("inverse_time", "decay"),
-	NOT_BUILT("inverse_time", "power"),
-	NOT_BUILT("polynomial", "total"),
-	NOT_BUILT("polynomial", "end_lr"),
-	NOT_BUILT("polynomial", "power"),
-	NOT_BUILT("cosine_restarts", "period"),
-	NOT_BUILT("cosine_restarts", "mult"),
-	NOT_BUILT("cosine_restarts", "min_lr"),
-	NOT_BUILT("cyclic", "base_lr"),
-	NOT_BUILT("cyclic", "max_lr"),
-	NOT_BUILT("cyclic", "step_size"),
-	NOT_BUILT("cyclic", "mode"),
-	NOT_BUILT("cyclic", "gamma"),
-	NOT_BUILT("one_cycle", "max_lr"),
-	NOT_BUILT("one_cycle", "total"),
-	NOT_BUILT("one_cycle", "pct_start"),
-	NOT_BUILT("one_cycle", "div_factor"),
-	NOT_BUILT("one_cycle", "final_div_factor"),
+	{"cosine_restarts", "period", INTEGER_RULE(RANGE_GE, 1, 0), 10,
+	SFIELD(period)},
+	{"cosine_restarts", "mult", INTEGER_RULE(RANGE_GE, 1, 0), 1,
+	SFIELD(mult)},
+	{"cosine_restarts", "min_lr", NUMBER_RULE(RANGE_GE, 0, 0), 0,
+	SFIELD(min_lr)},
+	{"cyclic", "base_lr", NUMBER_RULE(RANGE_GE, 0, 0), PARAM_UNSET,
+	SFIELD(cyclic_base_lr)},
+	{"cyclic", "max_lr", NUMBER_RULE(RANGE_GT, 0, 0), PARAM_UNSET,
+	SFIELD(max_lr)},
+	{"cyclic", "step_size", INTEGER_RULE(RANGE_GE, 1, 0), 2000,
+	SFIELD(step_size)},
+	{"cyclic", "mode", CUSTOM_RULE, 0, NO_SFIELD, ParseCyclicMode},
+	{"cyclic", "gamma", NUMBER_RULE(RANGE_GT, 0, 0), 1, SFIELD(gamma)},
+	{"one_cycle", "max_lr", NUMBER_RULE(RANGE_GT, 0, 0), PARAM_UNSET,
+	SFIELD(max_lr)},
+	{"one_cycle", "total", INTEGER_RULE(RANGE_GE, 1, 0), 0, SFIELD(total)},
+	{"one_cycle", "pct_start", NUMBER_RULE(RANGE_GT_LT, 0, 1), 0.3,
+	SFIELD(pct_start)},
+	{"one_cycle", "div_factor", NUMBER_RULE(RANGE_GE, 1, 0), 25,
+	SFIELD(div_factor)},
+	{"one_cycle", "final_div_factor", NUMBER_RULE(RANGE_GE, 1, 0), 1e4,
+	SFIELD(final_div_factor)},
 	NOT_BUILT("plateau", "factor"),
 	NOT_BUILT("plateau", "patience"),
 	NOT_BUILT("plateau", "threshold"),
@@ -288,6 +323,9 @@ static const char *const schedule_names[] = {
 	"plateau"
 };
 static const char *const unit_names[] = {"epoch", "step"};
+static const char *const cyclic_mode_names[] = {
+	"triangular", "triangular2", "exp_range"
+};
 
 static bool ModelBuilt(const char *name);
 static bool OptimizerBuilt(const char *name);
@@ -308,6 +346,10 @@ static const Vocabulary schedule_vocabulary = {
 static const Vocabulary unit_vocabulary = {
 	"schedule unit", "schedule units", unit_names, lengthof(unit_names),
 	AlwaysBuilt
+};
+static const Vocabulary cyclic_mode_vocabulary = {
+	"cyclic mode", "cyclic modes", cyclic_mode_names,
+	lengthof(cyclic_mode_names), AlwaysBuilt
 };
 
 
@@ -606,6 +648,13 @@ OutOfRange(const char *subject, RangeKind range, const char *lo,
 							subject, lo, hi),
 					 errdetail("The value given was %s.", given)));
 			break;
+		case RANGE_GT_LT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be greater than %s and less than %s",
+							subject, lo, hi),
+					 errdetail("The value given was %s.", given)));
+			break;
 		case RANGE_ANY:
 			elog(ERROR, "value out of range without a range");
 	}
@@ -643,6 +692,9 @@ CheckRange(const char *subject, const ValueRule *rule, double x,
 			break;
 		case RANGE_GE_LE:
 			ok = x >= rule->lo && x <= rule->hi;
+			break;
+		case RANGE_GT_LT:
+			ok = x > rule->lo && x < rule->hi;
 			break;
 		default:
 			ok = true;
@@ -929,6 +981,82 @@ ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 	}
 }
 
+/*
+ * multistep milestones: a non-empty array of non-negative integers in
+ * strictly increasing order.
+ */
+static void
+ParseMilestones(const char *subject, JsonbValue *value, LearningSchedule *s)
+{
+	static const ValueRule rule = INTEGER_RULE(RANGE_GE, 0, 0);
+	JsonbContainer *arr;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			n = 0;
+
+	if (value->type != jbvBinary ||
+		!JsonContainerIsArray(value->val.binary.data) ||
+		JsonContainerSize(value->val.binary.data) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a non-empty array of integers", subject),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(value)),
+				 errhint("Give the units at which the rate is cut, for example [30, 80].")));
+
+	arr = value->val.binary.data;
+	s->milestones = (int64 *) palloc(sizeof(int64) * JsonContainerSize(arr));
+	it = JsonbIteratorInit(arr);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		s->milestones[n] = IntegerValue(subject, &rule, PG_INT64_MAX, &v);
+		if (n > 0 && s->milestones[n] <= s->milestones[n - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be in strictly increasing order",
+							subject),
+					 errdetail("Milestone " INT64_FORMAT " follows milestone " INT64_FORMAT ".",
+							   s->milestones[n], s->milestones[n - 1])));
+		n++;
+	}
+	s->n_milestones = n;
+}
+
+/* cyclic mode: "triangular", "triangular2" or "exp_range". */
+static void
+ParseCyclicMode(const char *subject, JsonbValue *value, LearningSchedule *s)
+{
+	char	   *name = VocabularyValue(subject, &cyclic_mode_vocabulary,
+									   value);
+
+	if (strcmp(name, "triangular") == 0)
+		s->cyclic_mode = CYCLIC_TRIANGULAR;
+	else if (strcmp(name, "triangular2") == 0)
+		s->cyclic_mode = CYCLIC_TRIANGULAR2;
+	else
+		s->cyclic_mode = CYCLIC_EXP_RANGE;
+}
+
+/* Return the name of a cyclic mode, as written in the options. */
+static const char *
+CyclicModeName(CyclicMode mode)
+{
+	switch (mode)
+	{
+		case CYCLIC_TRIANGULAR:
+			return "triangular";
+		case CYCLIC_TRIANGULAR2:
+			return "triangular2";
+		case CYCLIC_EXP_RANGE:
+			return "exp_range";
+	}
+	elog(ERROR, "unrecognized cyclic mode: %d", (int) mode);
+	return NULL;				/* keep compiler quiet */
+}
+
 /* Return the row of schedule_params for a schedule and key, or NULL. */
 static const ScheduleParam *
 FindScheduleParam(const char *schedule, const char *key)
@@ -942,19 +1070,26 @@ FindScheduleParam(const char *schedule, const char *key)
 	return NULL;
 }
 
-/* Set a schedule's kind and the defaults of all its parameters. */
+/*
+ * Set a schedule's kind and the defaults of all its parameters.  The
+ * custom ones default to no milestones and the triangular policy.
+ */
 static void
 SetSchedule(LearningSchedule *s, const char *name)
 {
 	if (!ScheduleFromName(name, &s->kind))
 		elog(ERROR, "schedule \"%s\" has no kind", name);
 
+	s->n_milestones = 0;
+	s->milestones = NULL;
+	s->cyclic_mode = CYCLIC_TRIANGULAR;
 	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
 	{
 		const ScheduleParam *param = &schedule_params[i];
 		char	   *field = (char *) s + param->offset;
 
-		if (strcmp(param->schedule, name) != 0)
+		if (strcmp(param->schedule, name) != 0 ||
+			param->rule.type == OPTION_CUSTOM)
 			continue;
 		if (param->rule.type == OPTION_NUMBER)
 			*(double *) field = param->default_value;
@@ -1056,8 +1191,11 @@ ParseSchedule(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 		param = FindScheduleParam(name, key);
 		if (param == NULL)
 			NoSuchParam(name, key);
-		ParsePlain(ParamSubject(name, key), &param->rule, &v,
-				   &opts->schedule, param->offset, param->size);
+		if (param->parse != NULL)
+			param->parse(ParamSubject(name, key), &v, &opts->schedule);
+		else
+			ParsePlain(ParamSubject(name, key), &param->rule, &v,
+					   &opts->schedule, param->offset, param->size);
 	}
 }
 
@@ -1259,12 +1397,104 @@ ParseOption(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 				   spec->offset, spec->size);
 }
 
+/* Return a double in its shortest exact decimal form, for messages. */
+static char *
+DoubleText(double x)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(x, buf);
+	return pstrdup(buf);
+}
+
+/*
+ * Report a rate parameter of a schedule that must be at most the learning
+ * rate.
+ */
+static void
+CheckAtMostRate(const LearningSchedule *s, const char *key, double value)
+{
+	if (value <= s->base_lr)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("parameter \"%s\" of schedule \"%s\" must be at most the learning rate",
+					key, ScheduleName(s->kind)),
+			 errdetail("The value given was %s, and the learning rate is %s.",
+					   DoubleText(value), DoubleText(s->base_lr))));
+}
+
+/*
+ * Check a schedule's parameters against each other and the learning rate,
+ * and fill in the defaults that depend on them:
+ *
+ *	  cosine, cosine_restarts  min_lr <= learning_rate
+ *	  polynomial               end_lr <= learning_rate
+ *	  multistep                milestones must be given
+ *	  cyclic                   base_lr defaults to learning_rate; max_lr
+ *	                           must be given, greater than base_lr
+ *	  one_cycle                max_lr defaults to learning_rate
+ *	  warm-up                  at most one of warmup_epochs and
+ *	                           warmup_steps; warmup_steps needs
+ *	                           schedule_unit "step"
+ */
+static void
+FinishSchedule(LearningSchedule *s)
+{
+	const char *name = ScheduleName(s->kind);
+
+	if (s->kind == SCHEDULE_COSINE || s->kind == SCHEDULE_COSINE_RESTARTS)
+		CheckAtMostRate(s, "min_lr", s->min_lr);
+	if (s->kind == SCHEDULE_POLYNOMIAL)
+		CheckAtMostRate(s, "end_lr", s->end_lr);
+
+	if (s->kind == SCHEDULE_MULTISTEP && s->n_milestones == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule \"%s\" requires parameter \"milestones\"",
+						name),
+				 errhint("Give the units at which the rate is cut, for example {\"name\": \"multistep\", \"milestones\": [30, 80]}.")));
+
+	if (s->kind == SCHEDULE_CYCLIC)
+	{
+		if (s->cyclic_base_lr == PARAM_UNSET)
+			s->cyclic_base_lr = s->base_lr;
+		if (s->max_lr == PARAM_UNSET)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("schedule \"%s\" requires parameter \"max_lr\"",
+							name),
+					 errhint("Give the upper bound of the cycle, for example {\"name\": \"cyclic\", \"max_lr\": 0.1}; \"base_lr\" defaults to the learning rate.")));
+		if (!(s->max_lr > s->cyclic_base_lr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"max_lr\" of schedule \"%s\" must be greater than \"base_lr\"",
+							name),
+					 errdetail("The value given was %s, and base_lr is %s.",
+							   DoubleText(s->max_lr),
+							   DoubleText(s->cyclic_base_lr)),
+					 errhint("\"base_lr\" defaults to the learning rate.")));
+	}
+	if (s->kind == SCHEDULE_ONE_CYCLE && s->max_lr == PARAM_UNSET)
+		s->max_lr = s->base_lr;
+
+	if (s->warmup_epochs > 0 && s->warmup_steps > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"warmup_epochs\" and \"warmup_steps\" cannot both be given"),
+				 errhint("Use \"warmup_epochs\", or \"warmup_steps\" with \"schedule_unit\" \"step\".")));
+	if (s->warmup_steps > 0 && !s->unit_step)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warmup_steps\" requires \"schedule_unit\" \"step\""),
+				 errdetail("With \"schedule_unit\" \"epoch\" the rate changes once per epoch."),
+				 errhint("Set \"schedule_unit\" to \"step\", or use \"warmup_epochs\".")));
+}
+
 /* Check the conditions that involve more than one option. */
 static void
-CheckCombinations(const TrainOptions *opts)
+CheckCombinations(TrainOptions *opts)
 {
-	const LearningSchedule *s = &opts->schedule;
-
 	if (opts->optimizer.kind == OPTIMIZER_SGD && opts->optimizer.nesterov &&
 		opts->optimizer.momentum == 0.0)
 		ereport(ERROR,
@@ -1272,19 +1502,7 @@ CheckCombinations(const TrainOptions *opts)
 				 errmsg("option \"nesterov\" requires a momentum greater than 0"),
 				 errhint("Set \"momentum\" as well, for example to 0.9.")));
 
-	if (s->kind == SCHEDULE_COSINE && s->min_lr > s->base_lr)
-	{
-		char		lr[DOUBLE_SHORTEST_DECIMAL_LEN];
-		char		min_lr[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-		double_to_shortest_decimal_buf(s->base_lr, lr);
-		double_to_shortest_decimal_buf(s->min_lr, min_lr);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("parameter \"min_lr\" of schedule \"cosine\" must be at most the learning rate"),
-				 errdetail("The value given was %s, and the learning rate is %s.",
-						   min_lr, lr)));
-	}
+	FinishSchedule(&opts->schedule);
 }
 
 /*
@@ -1500,6 +1718,26 @@ PushPlain(JsonbParseState **state, const char *key, const ValueRule *rule,
 		elog(ERROR, "option \"%s\" has no plain type", key);
 }
 
+/* Push multistep's milestones as an array of integers. */
+static void
+PushMilestones(JsonbParseState **state, const char *key,
+			   const LearningSchedule *s)
+{
+	PushKey(state, key);
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < s->n_milestones; i++)
+	{
+		Datum		num = DirectFunctionCall1(int8_numeric,
+											  Int64GetDatum(s->milestones[i]));
+		JsonbValue	v;
+
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(num);
+		pushJsonbValue(state, WJB_ELEM, &v);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
 /* Push the schedule object: its name and every parameter. */
 static void
 PushSchedule(JsonbParseState **state, const LearningSchedule *s)
@@ -1515,12 +1753,16 @@ PushSchedule(JsonbParseState **state, const LearningSchedule *s)
 
 		if (strcmp(param->schedule, name) != 0)
 			continue;
-		/* a cosine total of 0 means "the run's length", not resolved yet */
-		if (s->kind == SCHEDULE_COSINE && strcmp(param->name, "total") == 0 &&
-			s->total == 0)
+		/* a total of 0 means "the run's length", not resolved yet */
+		if (strcmp(param->name, "total") == 0 && s->total == 0)
 			continue;
-		PushPlain(state, param->name, &param->rule, s, param->offset,
-				  param->size);
+		if (param->parse == ParseMilestones)
+			PushMilestones(state, param->name, s);
+		else if (param->parse == ParseCyclicMode)
+			PushString(state, param->name, CyclicModeName(s->cyclic_mode));
+		else
+			PushPlain(state, param->name, &param->rule, s, param->offset,
+					  param->size);
 	}
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
@@ -1529,10 +1771,11 @@ PushSchedule(JsonbParseState **state, const LearningSchedule *s)
  * Return the resolved options as a jsonb object, for storing beside the
  * model: every supported key that applies to the chosen model and
  * optimizer, defaults included, with the schedule as an object holding
- * its name and all its parameters, and positive_class only if it was
- * given.  Parsing the result again gives the same options.  Call
- * ScheduleResolve first, so that a cosine schedule's total is known (it is
- * left out while it is 0).
+ * its name and all its parameters, and positive_class, warmup_epochs and
+ * warmup_steps only if they were given (a warm-up only if not 0).
+ * Parsing the result again gives the same options.  Call ScheduleResolve
+ * first, so that a schedule's total is known (it is left out while it is
+ * 0).
  */
 Jsonb *
 OptionsToJsonb(const TrainOptions *opts)
@@ -1546,6 +1789,13 @@ OptionsToJsonb(const TrainOptions *opts)
 		const OptionSpec *spec = &option_specs[i];
 
 		if (!spec->supported || !InScope(spec, opts, false))
+			continue;
+		/* a warm-up is printed only when there is one */
+		if (spec->offset == offsetof(TrainOptions, schedule.warmup_epochs) &&
+			opts->schedule.warmup_epochs == 0)
+			continue;
+		if (spec->offset == offsetof(TrainOptions, schedule.warmup_steps) &&
+			opts->schedule.warmup_steps == 0)
 			continue;
 
 		if (spec->rule.type != OPTION_CUSTOM)
