@@ -166,7 +166,12 @@ CREATE POLICY training_log_delete ON lrml.training_log FOR DELETE
 GRANT USAGE ON SCHEMA lrml TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.model_names TO PUBLIC;
 GRANT UPDATE (deployed_version, last_version) ON lrml.model_names TO PUBLIC;
-GRANT SELECT, INSERT, DELETE ON lrml.models TO PUBLIC;
+-- ids come from the sequence only: a forged id could collide with the
+-- versions of other roles, or reuse the id of a model cached by a backend
+GRANT SELECT, DELETE ON lrml.models TO PUBLIC;
+GRANT INSERT (name, version, kind, owner, parent_version, source, label,
+			  features, options, parameters, optimizer_state, metrics,
+			  format_version) ON lrml.models TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.training_log TO PUBLIC;
 GRANT USAGE ON SEQUENCE lrml.models_id_seq TO PUBLIC;
 

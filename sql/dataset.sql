@@ -122,6 +122,27 @@ CREATE TABLE offset_x AS SELECT 1e10::float8 + g AS x, g > 10 AS y FROM generate
 SELECT (SELECT valid_metric FROM lrml.train('tiny', 'tiny', 'y', NULL, '{"epochs": 20, "learning_rate": 0.1, "validation_fraction": 0.5}') WHERE epoch = 19) = 1 AS tiny_separates,
        (SELECT valid_metric FROM lrml.train('offset', 'offset_x', 'y', NULL, '{"epochs": 20, "learning_rate": 0.1, "validation_fraction": 0.5}') WHERE epoch = 19) = 1 AS offset_separates;
 
+-- real labels are classes as PostgreSQL shows them: 0.1, not 0.100000001
+CREATE TABLE lf4 AS SELECT i, ((i % 2) * 0.1)::float4 AS y FROM generate_series(1, 50) i;
+SELECT count(*) FROM lrml.train('lf4', 'lf4', 'y', NULL, '{"positive_class": "0.1", "epochs": 1}');
+SELECT metrics->>'positive_class' AS positive FROM lrml.models WHERE name = 'lf4';
+
+-- a validation row far outside the training rows still gives finite losses
+CREATE TABLE outl AS
+  SELECT i, CASE WHEN i = 1 THEN 1e100 ELSE (i % 2) * 1e-100 END::float8 AS x,
+         (i % 2)::float8 * 1e100 AS y, i % 2 = 0 AS yb
+  FROM generate_series(1, 50) i;
+SELECT epoch, valid_loss IS NOT NULL AS finite_loss
+FROM lrml.train('outl', 'SELECT x, y FROM outl', 'y', NULL, '{"model": "linear", "epochs": 2, "seed": 2}')
+ORDER BY epoch;
+SELECT epoch, valid_loss IS NOT NULL AS finite_loss
+FROM lrml.train('outlb', 'SELECT x, yb FROM outl', 'yb', NULL, '{"epochs": 2, "seed": 1}')
+ORDER BY epoch;
+
+-- a linear model that can score beyond the accepted magnitude (below)
+SELECT count(*) FROM lrml.train('ovf', 'SELECT (i % 2) * 1e-140::float8 AS x, (i % 2) * 1e150::float8 AS y FROM generate_series(1, 100) i',
+                                'y', NULL, '{"model": "linear", "epochs": 30, "learning_rate": 0.5}');
+
 -- every error below stores nothing
 CREATE TABLE n0 AS SELECT (SELECT count(*) FROM lrml.models) AS models,
                           (SELECT count(*) FROM lrml.training_log) AS log_rows;
@@ -152,6 +173,9 @@ SELECT * FROM lrml.train('bad', 'bad', 'y', ARRAY['arr'], '{}');
 CREATE TABLE huge (x numeric, y float8, b boolean);
 INSERT INTO huge VALUES (1, 1, true), (2, 2, false), (repeat('9', 400)::numeric, 3, true);
 SELECT * FROM lrml.train('huge', 'huge', 'b', ARRAY['x'], '{}');
+SELECT * FROM lrml.train('huge', 'SELECT 9e99999::numeric AS x, true AS b UNION ALL SELECT 1, false', 'b');
+-- a prediction beyond the same magnitude is an error, also in evaluate
+SELECT * FROM lrml.evaluate('ovf', 'SELECT 1e-130::float8 AS x, 1.0::float8 AS y');
 UPDATE huge SET x = 3, y = 1e155 WHERE y = 3;
 SELECT * FROM lrml.train('huge', 'huge', 'y', ARRAY['x'], '{"model": "linear"}');
 -- missing relation, column, and bad names and query text (C14)
@@ -197,7 +221,7 @@ SELECT 1 AS still_alive;
 
 DELETE FROM lrml.model_names;
 DROP TABLE churn, victim, other."Mixed Case", "Churn Data; v2", selections, mixed, churn_null, q, q_filled, lab, n0, all_null, bad,
-  yes_case, num_lab, padded, tiny, offset_x, huge CASCADE;
+  yes_case, num_lab, padded, tiny, offset_x, huge, lf4, outl CASCADE;
 DROP SCHEMA other;
 DROP TYPE plan;
 DROP SEQUENCE a_sequence;

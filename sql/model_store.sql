@@ -358,7 +358,21 @@ SELECT name, 99, kind, source, features, options, parameters, metrics, format_ve
 FROM lrml.models WHERE name = 'ms_owned' AND version = 1;
 INSERT INTO lrml.training_log (model_id, epoch, lr)
 SELECT id, 99, 0.1 FROM lrml.models WHERE name = 'ms_owned' AND version = 2;
+-- ids come from the sequence only: a forged id could block other roles'
+-- trainings or reuse the id of a cached model
+INSERT INTO lrml.models (id, name, version, kind, source, features, options, parameters,
+                         metrics, format_version)
+SELECT (SELECT max(id) FROM lrml.models) + 1, name, 98, kind, source, features, options,
+       parameters, metrics, format_version
+FROM lrml.models WHERE name = 'ms_owned' AND version = 1;
 RESET ROLE;
+-- deploy and drop refuse a read-only transaction
+BEGIN READ ONLY;
+SELECT lrml.deploy('ms_owned', 1);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT lrml.drop_model('ms_owned', 1);
+ROLLBACK;
 SELECT * FROM ms_error($$SELECT * FROM lrml.evaluate('ms_owned')$$);
 
 -- errors: the tables refuse NaN and infinite rates, losses and metrics,

@@ -374,8 +374,8 @@ FROM (SELECT 8 AS tenure, 1e151 AS charges, 1.1 AS usage, false AS senior, 'plus
 SELECT lrml.predict('sc_churn', ARRAY[8, 1e308, 1.1, 0, 0, 1, 0, 0]);
 SELECT lrml.predict('sc_churn', ARRAY[8, 33.25, 1.1, 0, 0, -1e151, 0, 0]);
 SELECT lrml.predict('sc_churn', ARRAY[8, 1e150, 1.1, 0, 0, 1, 0, 0]) BETWEEN 0 AND 1 AS at_the_bound;
--- a linear model whose first weight is 1e300 (written by hand): 1e150
--- tenure months overflow the score
+-- a linear model whose first weight is 1e300 (written by hand): every
+-- score beyond 1e150 in magnitude is out of range, an overflow included
 BEGIN;
 INSERT INTO lrml.models (name, version, kind, source, label, features, options,
                          parameters, metrics, format_version)
@@ -383,8 +383,9 @@ SELECT name, 99, kind, source, label, features, options,
        overlay(parameters PLACING '\x7e37e43c8800759c'::bytea FROM length(parameters) - 39 FOR 8),
        metrics, format_version
 FROM lrml.models WHERE name = 'sc_spend' AND version = 1;
-SELECT lrml.predict('sc_spend', ARRAY[1e-3, 0, 1, 0, 0]) IS NOT NULL AS finite_score;
 SAVEPOINT overflow;
+SELECT lrml.predict('sc_spend', ARRAY[1e-3, 0, 1, 0, 0]);
+ROLLBACK TO overflow;
 SELECT lrml.predict('sc_spend', ARRAY[1e150, 0, 1, 0, 0]);
 ROLLBACK TO overflow;
 SELECT lrml.predict('sc_spend', t) FROM (SELECT -1e150 AS tenure, 'plus' AS plan) t;

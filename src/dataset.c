@@ -32,6 +32,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "parser/scansup.h"
+#include "common/shortest_dec.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/hsearch.h"
@@ -505,6 +506,13 @@ ReportBadValue(const char *column, double v)
 				 errmsg("column \"%s\" contains the value %s", column,
 						isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity")),
 				 errdetail("Values must be finite numbers or NULL.")));
+	/* a numeric beyond double range arrives as the largest double */
+	if (fabs(v) == DBL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a value of column \"%s\" is out of range", column),
+				 errdetail("lrml accepts numbers up to %g in magnitude.",
+						   LRML_MAX_ABS_VALUE)));
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("value %g of column \"%s\" is out of range", v, column),
@@ -519,6 +527,17 @@ ReportBadValue(const char *column, double v)
 static char *
 LabelText(Datum value, LoadColumn *lab, const char *label)
 {
+	if (lab->base_typid == FLOAT4OID)
+	{
+		char	   *buf = palloc(FLOAT_SHORTEST_DECIMAL_LEN);
+		float		f = DatumGetFloat4(value);
+
+		/* a real number as PostgreSQL shows it: 0.1, not 0.100000001 */
+		if (isnan(f) || isinf(f))
+			ReportBadValue(label, f);
+		float_to_shortest_decimal_buf(f, buf);
+		return buf;
+	}
 	if (FeatureKindForType(lab->base_typid) == FEATURE_NUMERIC)
 	{
 		double		v = FeatureDatumToDouble(value, lab->base_typid);

@@ -38,6 +38,14 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+/*
+ * Largest standardized value in the training matrix.  A training row lies
+ * within sqrt(n) standard deviations of the mean, so only a validation row
+ * far outside the training rows is clamped; without the clamp it could
+ * overflow float4 and make the validation loss NaN.
+ */
+#define FEATURE_CLAMP 1e6
+
 /* How many rows ahead FeatureMatrixBuild prefetches */
 #define FEATURE_PREFETCH 16
 
@@ -444,7 +452,8 @@ FeatureMatrixBuild(const RawData *raw, const FeatureEncoding *enc,
 			{
 				double		v = isnan(src[j]) ? fill[j] : src[j];
 
-				dst[offset[j]] = (float) ((v - center[j]) * inv_scale[j]);
+				v = (v - center[j]) * inv_scale[j];
+				dst[offset[j]] = (float) Max(-FEATURE_CLAMP, Min(v, FEATURE_CLAMP));
 			}
 		}
 	}
@@ -492,12 +501,46 @@ FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc)
 }
 
 /*
+ * Readers of a stored encoding that refuse to read past its end: a
+ * truncated payload is corrupt, not a protocol error.
+ */
+static void
+NeedBytes(StringInfo buf, int n)
+{
+	if (n < 0 || buf->cursor > buf->len - n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model payload is corrupt")));
+}
+
+static int32
+ReadInt32(StringInfo buf)
+{
+	NeedBytes(buf, 4);
+	return (int32) pq_getmsgint(buf, 4);
+}
+
+static int64
+ReadInt64(StringInfo buf)
+{
+	NeedBytes(buf, 8);
+	return pq_getmsgint64(buf);
+}
+
+static double
+ReadFloat8(StringInfo buf)
+{
+	NeedBytes(buf, 8);
+	return pq_getmsgfloat8(buf);
+}
+
+/*
  * Read a counted string written by FeatureEncodingWrite; NULL for -1.
  */
 static char *
 ReadText(StringInfo buf)
 {
-	int			len = pq_getmsgint(buf, 4);
+	int			len = ReadInt32(buf);
 
 	if (len == -1)
 		return NULL;
@@ -517,8 +560,8 @@ FeatureEncodingRead(StringInfo buf)
 	FeatureEncoding *enc = palloc0(sizeof(FeatureEncoding));
 	int			offset = 0;
 
-	enc->n_columns = pq_getmsgint(buf, 4);
-	enc->n_inputs = pq_getmsgint(buf, 4);
+	enc->n_columns = ReadInt32(buf);
+	enc->n_inputs = ReadInt32(buf);
 	if (enc->n_columns <= 0 || enc->n_columns > LRML_MAX_INPUTS ||
 		enc->n_inputs < 0 || enc->n_inputs > LRML_MAX_INPUTS)
 		ereport(ERROR,
@@ -530,12 +573,12 @@ FeatureEncodingRead(StringInfo buf)
 		FeatureColumn *col = &enc->columns[j];
 
 		col->name = ReadText(buf);
-		col->kind = pq_getmsgint(buf, 4);
-		col->offset = pq_getmsgint(buf, 4);
-		col->width = pq_getmsgint(buf, 4);
-		col->fill = pq_getmsgfloat8(buf);
-		col->n_null = pq_getmsgint64(buf);
-		col->n_categories = pq_getmsgint(buf, 4);
+		col->kind = ReadInt32(buf);
+		col->offset = ReadInt32(buf);
+		col->width = ReadInt32(buf);
+		col->fill = ReadFloat8(buf);
+		col->n_null = ReadInt64(buf);
+		col->n_categories = ReadInt32(buf);
 		if (col->name == NULL || col->offset != offset ||
 			col->kind < FEATURE_NUMERIC || col->kind > FEATURE_CATEGORICAL ||
 			col->n_categories < 0 || col->n_categories > LRML_MAX_CATEGORIES ||
@@ -572,8 +615,8 @@ FeatureEncodingRead(StringInfo buf)
 	enc->scale = palloc(sizeof(double) * Max(enc->n_inputs, 1));
 	for (int k = 0; k < enc->n_inputs; k++)
 	{
-		enc->center[k] = pq_getmsgfloat8(buf);
-		enc->scale[k] = pq_getmsgfloat8(buf);
+		enc->center[k] = ReadFloat8(buf);
+		enc->scale[k] = ReadFloat8(buf);
 		if (!isfinite(enc->center[k]) || !isfinite(enc->scale[k]) ||
 			enc->scale[k] == 0.0)
 			ereport(ERROR,

@@ -966,6 +966,7 @@ lrml_deploy(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		isnull[2] = {false, PG_ARGISNULL(1)};
 
+	PreventCommandIfReadOnly("lrml.deploy()");
 	values[0] = CStringGetTextDatum(name);
 	values[1] = isnull[1] ? (Datum) 0 : PG_GETARG_DATUM(1);
 
@@ -1003,6 +1004,7 @@ lrml_drop_model(PG_FUNCTION_ARGS)
 	char	   *name = ModelNameArg(fcinfo, 0);
 	Datum		values[2];
 
+	PreventCommandIfReadOnly("lrml.drop_model()");
 	values[0] = CStringGetTextDatum(name);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 

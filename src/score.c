@@ -573,13 +573,17 @@ ReportScoreOverflow(const CachedModel *cm, double out)
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("score of model \"%s\" is out of range",
 					cm->stored->name),
-			 errdetail("Version %d of the model computes %s for these inputs.",
+			 errdetail("Version %d of the model computes %s for these inputs; scores must lie within %g in magnitude.",
 					   cm->stored->version,
-					   isnan(out) ? "NaN" : "an infinite score")));
+					   isnan(out) ? "NaN" :
+					   isinf(out) ? "an infinite score" : "a score beyond the limit",
+					   LRML_MAX_ABS_VALUE)));
 }
 
 /*
- * Turn the linear score z into the model's output, which must be finite.
+ * Turn the linear score z into the model's output, which must be finite
+ * and, like every input, within LRML_MAX_ABS_VALUE in magnitude (so that
+ * evaluate's squared errors cannot overflow).
  *
  * Inputs and parameters are finite, but their products and sums can
  * still overflow; the result is then an error, never NaN or infinity.
@@ -594,7 +598,7 @@ ScoreOutput(const CachedModel *cm, double z)
 		out = LrmlSigmoid(z);
 	else
 		out = model->y_center + model->y_scale * z;
-	if (unlikely(!isfinite(out)))
+	if (unlikely(!(fabs(out) <= LRML_MAX_ABS_VALUE)))
 		ReportScoreOverflow(cm, out);
 	return out;
 }

@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -31,6 +32,9 @@
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(lrml_train);
+
+/* Longest label value shown in a message, in bytes */
+#define LABEL_DISPLAY_MAX 60
 
 /* State shown by the error context callback while training */
 typedef struct TrainContext
@@ -166,8 +170,18 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		rec->valid_loss = get_float8_nan();
 		rec->valid_metric = get_float8_nan();
 		if (opts->validation_fraction > 0)
+		{
 			learner->validate(learner->arg, theta, &rec->valid_loss,
 							  &rec->valid_metric);
+			if (!isfinite(rec->valid_loss))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("validation loss became %s at epoch %d",
+								isnan(rec->valid_loss) ? "NaN" : "infinite",
+								epoch),
+						 errdetail("Some validation rows lie far outside the range of the training rows, or the scores overflow."),
+						 errhint("Filter or clip outlying rows, or lower the learning rate.")));
+		}
 		elog(DEBUG1, "lrml: model \"%s\" epoch %d: lr %g, train loss %g, valid loss %g",
 			 model_name, epoch, rec->lr, rec->train_loss, rec->valid_loss);
 	}
@@ -183,8 +197,14 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 static const char *
 LabelDisplay(const RawData *raw, const char *text)
 {
+	int			len = strlen(text);
+
 	if (getBaseType(raw->label_typid) == BOOLOID)
 		return strcmp(text, "t") == 0 ? "true" : "false";
+	/* keep messages short whatever the labels hold */
+	if (len > LABEL_DISPLAY_MAX)
+		return psprintf("%.*s...",
+						pg_mbcliplen(text, len, LABEL_DISPLAY_MAX), text);
 	return text;
 }
 
