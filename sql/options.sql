@@ -66,7 +66,7 @@ SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"se
 -- options planned for later versions are refused, not ignored
 SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"warm_start": true}');
 SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"optimizer": "adagrad"}');
-SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"schedule": "plateau"}');
+SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"lr_scaling": "sqrt"}');
 
 -- nothing changed
 SELECT (SELECT count(*) FROM lrml.models) = models AS same_models,

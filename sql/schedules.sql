@@ -203,7 +203,7 @@ SELECT count(*) FROM (SELECT lrml.drop_model('sched_' || name) FROM sched_cases)
 DROP TABLE sched_cases;
 DROP TABLE sched_churn;
 
--- plateau depends on the loss: it has no preview (not built yet)
+-- plateau depends on the loss: it has no preview
 SELECT * FROM lrml.schedule('{"schedule": {"name": "plateau", "patience": 2}}', 5);
 
 -- the run's length must be positive and not too long

@@ -119,6 +119,11 @@ typedef struct LearningSchedule
 	double		pct_start;
 	double		div_factor;
 	double		final_div_factor;
+	/* plateau: cut by factor after more than patience flat epochs */
+	double		plateau_factor;
+	int			plateau_patience;
+	double		plateau_threshold;
+	int			plateau_cooldown;
 } LearningSchedule;
 
 /*
@@ -166,6 +171,11 @@ typedef struct TrainOptions
 	bool		class_weight_balanced;
 	double		class_weight;	/* weight of a positive row, if not balanced */
 	char	   *positive_class; /* NULL when not given */
+	bool		verbose;		/* report each epoch at INFO */
+	bool		early_stopping;
+	int			es_patience;	/* epochs without improvement */
+	double		es_min_delta;	/* least decrease that counts */
+	bool		divergence_error;	/* divergence "error"; else back off */
 } TrainOptions;
 
 /*
@@ -386,7 +396,7 @@ extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
 							  double l2, double y_scale, int batch_size);
 
 /* train.c */
-extern void TrainLoop(const char *model_name, const TrainOptions *opts,
+extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,
 					  EpochRecord *curve);

@@ -148,6 +148,10 @@ static void ParseSchedule(const OptionSpec *spec, JsonbValue *value,
 						  TrainOptions *opts);
 static void ParseScheduleUnit(const OptionSpec *spec, JsonbValue *value,
 							  TrainOptions *opts);
+static void ParseEarlyStopping(const OptionSpec *spec, JsonbValue *value,
+							   TrainOptions *opts);
+static void ParseDivergence(const OptionSpec *spec, JsonbValue *value,
+							TrainOptions *opts);
 static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
@@ -220,9 +224,10 @@ static const OptionSpec option_specs[] = {
 	NO_FIELD},
 	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"warm_start", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
-	{"verbose", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
-	{"early_stopping", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
-	{"divergence", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"verbose", true, BOOLEAN_RULE, FOR_ALL, FIELD(verbose)},
+	{"early_stopping", true, CUSTOM_RULE, FOR_ALL,
+	CUSTOM(ParseEarlyStopping)},
+	{"divergence", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseDivergence)},
 	{"l1", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, NO_FIELD},
 	{"hidden", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
 	{"activation", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
@@ -301,11 +306,15 @@ static const ScheduleParam schedule_params[] = {
 	SFIELD(div_factor)},
 	{"one_cycle", "final_div_factor", NUMBER_RULE(RANGE_GE, 1, 0), 1e4,
 	SFIELD(final_div_factor)},
-	NOT_BUILT("plateau", "factor"),
-	NOT_BUILT("plateau", "patience"),
-	NOT_BUILT("plateau", "threshold"),
-	NOT_BUILT("plateau", "cooldown"),
-	NOT_BUILT("plateau", "min_lr")
+	{"plateau", "factor", NUMBER_RULE(RANGE_GT_LT, 0, 1), 0.1,
+	SFIELD(plateau_factor)},
+	{"plateau", "patience", INTEGER_RULE(RANGE_GE, 0, 0), 10,
+	SFIELD(plateau_patience)},
+	{"plateau", "threshold", NUMBER_RULE(RANGE_GE, 0, 0), 1e-4,
+	SFIELD(plateau_threshold)},
+	{"plateau", "cooldown", INTEGER_RULE(RANGE_GE, 0, 0), 0,
+	SFIELD(plateau_cooldown)},
+	{"plateau", "min_lr", NUMBER_RULE(RANGE_GE, 0, 0), 0, SFIELD(min_lr)}
 };
 
 #define N_SCHEDULE_PARAMS ((int) lengthof(schedule_params))
@@ -323,6 +332,7 @@ static const char *const schedule_names[] = {
 	"plateau"
 };
 static const char *const unit_names[] = {"epoch", "step"};
+static const char *const divergence_names[] = {"backoff", "error"};
 static const char *const cyclic_mode_names[] = {
 	"triangular", "triangular2", "exp_range"
 };
@@ -346,6 +356,10 @@ static const Vocabulary schedule_vocabulary = {
 static const Vocabulary unit_vocabulary = {
 	"schedule unit", "schedule units", unit_names, lengthof(unit_names),
 	AlwaysBuilt
+};
+static const Vocabulary divergence_vocabulary = {
+	"divergence action", "divergence actions", divergence_names,
+	lengthof(divergence_names), AlwaysBuilt
 };
 static const Vocabulary cyclic_mode_vocabulary = {
 	"cyclic mode", "cyclic modes", cyclic_mode_names,
@@ -921,6 +935,72 @@ ParseScheduleUnit(const OptionSpec *spec, JsonbValue *value,
 									   &unit_vocabulary, value);
 
 	opts->schedule.unit_step = strcmp(name, "step") == 0;
+}
+
+/*
+ * early_stopping: true or false (patience 10, min_delta 0), or an object
+ * with "patience" (an integer >= 1) and "min_delta" (>= 0), which turns it
+ * on.
+ */
+static void
+ParseEarlyStopping(const OptionSpec *spec, JsonbValue *value,
+				   TrainOptions *opts)
+{
+	static const ValueRule patience_rule = INTEGER_RULE(RANGE_GE_LE, 1,
+														1000000);
+	static const ValueRule delta_rule = NUMBER_RULE(RANGE_GE, 0, 0);
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	key;
+	JsonbValue	val;
+
+	if (value->type == jbvBool)
+	{
+		opts->early_stopping = value->val.boolean;
+		return;
+	}
+	if (value->type != jbvBinary ||
+		!JsonContainerIsObject(value->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"early_stopping\" must be true, false or an object"),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(value)),
+				 errhint("For example {\"early_stopping\": {\"patience\": 5, \"min_delta\": 0.0001}}.")));
+	opts->early_stopping = true;
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = StringValue(&key);
+		tok = JsonbIteratorNext(&it, &val, true);
+		if (strcmp(name, "patience") == 0)
+			opts->es_patience = (int) IntegerValue("parameter \"patience\" of option \"early_stopping\"",
+												   &patience_rule, 1000000, &val);
+		else if (strcmp(name, "min_delta") == 0)
+			opts->es_min_delta = NumberValue("parameter \"min_delta\" of option \"early_stopping\"",
+											 &delta_rule, &val);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"early_stopping\" has no parameter \"%s\"",
+							name),
+					 errhint("The parameters of \"early_stopping\" are \"patience\" and \"min_delta\".")));
+	}
+}
+
+/* divergence: "backoff" (the default) or "error". */
+static void
+ParseDivergence(const OptionSpec *spec, JsonbValue *value,
+				TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &divergence_vocabulary, value);
+
+	opts->divergence_error = strcmp(name, "error") == 0;
 }
 
 /* class_weight: "balanced", or the weight of a positive row (> 0). */
@@ -1533,6 +1613,11 @@ OptionsDefaults(TrainOptions *opts)
 	opts->class_weight_balanced = false;
 	opts->class_weight = 1.0;
 	opts->positive_class = NULL;
+	opts->verbose = false;
+	opts->early_stopping = false;
+	opts->es_patience = 10;
+	opts->es_min_delta = 0.0;
+	opts->divergence_error = false;
 }
 
 /*
@@ -1718,6 +1803,22 @@ PushPlain(JsonbParseState **state, const char *key, const ValueRule *rule,
 		elog(ERROR, "option \"%s\" has no plain type", key);
 }
 
+/* Push early_stopping: false, or an object with its parameters. */
+static void
+PushEarlyStopping(JsonbParseState **state, const TrainOptions *opts)
+{
+	if (!opts->early_stopping)
+	{
+		PushBool(state, "early_stopping", false);
+		return;
+	}
+	PushKey(state, "early_stopping");
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	PushInteger(state, "patience", opts->es_patience);
+	PushNumber(state, "min_delta", opts->es_min_delta);
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
 /* Push multistep's milestones as an array of integers. */
 static void
 PushMilestones(JsonbParseState **state, const char *key,
@@ -1816,6 +1917,11 @@ OptionsToJsonb(const TrainOptions *opts)
 			PushString(&state, spec->name, "balanced");
 		else if (spec->parse == ParseClassWeight)
 			PushNumber(&state, spec->name, opts->class_weight);
+		else if (spec->parse == ParseEarlyStopping)
+			PushEarlyStopping(&state, opts);
+		else if (spec->parse == ParseDivergence)
+			PushString(&state, spec->name,
+					   opts->divergence_error ? "error" : "backoff");
 		else if (spec->parse == ParsePositiveClass &&
 				 opts->positive_class != NULL)
 			PushString(&state, spec->name, opts->positive_class);

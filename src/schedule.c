@@ -100,7 +100,9 @@ static const ScheduleMethod schedule_methods[] = {
 	{SCHEDULE_COSINE, "cosine", CosineRate},
 	{SCHEDULE_COSINE_RESTARTS, "cosine_restarts", CosineRestartsRate},
 	{SCHEDULE_CYCLIC, "cyclic", CyclicRate},
-	{SCHEDULE_ONE_CYCLE, "one_cycle", OneCycleRate}
+	{SCHEDULE_ONE_CYCLE, "one_cycle", OneCycleRate},
+	/* plateau's cuts follow the loss: the training loop applies them */
+	{SCHEDULE_PLATEAU, "plateau", ConstantRate}
 };
 
 #define N_SCHEDULE_METHODS ((int) lengthof(schedule_methods))

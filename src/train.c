@@ -30,6 +30,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(lrml_train);
 
@@ -71,50 +72,288 @@ Shuffle(int64 *a, int64 n, pg_prng_state *rng)
 	}
 }
 
+/* Back-offs allowed before a diverging run fails */
+#define MAX_BACKOFFS 5
+
+/* An epoch explodes when its loss exceeds this multiple of the first */
+#define EXPLODE_FACTOR 4.0
+
 /*
- * Fail with the divergence error for a non-finite loss.
+ * What the loop watches besides the schedule: the rate factor from
+ * back-offs and plateau cuts, the last good state, the plateau's and early
+ * stopping's counters, and the best epoch's weights.
+ */
+typedef struct LoopWatch
+{
+	double		lr_factor;		/* plateau cuts: applied to every rate */
+	double		backoff_div;	/* 10^backoffs, exact: divides every rate */
+	int			backoffs;
+	double		first_loss;		/* loss of the first batch, at the start */
+	double	   *good_theta;		/* after the last good epoch */
+	OptimizerState *good_opt;
+	double		plateau_best;
+	int			plateau_bad;
+	int			cooldown_left;
+	double		es_best;
+	int			es_bad;
+	int			best_epoch;
+	double	   *best_theta;
+	OptimizerState *best_opt;
+} LoopWatch;
+
+/*
+ * Append an event name to an epoch's event list.
  */
 static void
-ReportDivergence(int epoch, int64 updates, double loss)
+AddEvent(EpochRecord *rec, const char *event)
+{
+	int			len = strlen(rec->event);
+
+	snprintf(rec->event + len, LRML_EVENT_LEN - len, "%s%s",
+			 len > 0 ? ", " : "", event);
+}
+
+/*
+ * Fail with the divergence error.
+ */
+static void
+ReportDivergence(int epoch, int64 updates, double loss, double rate,
+				 bool backed_off)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("training diverged at epoch %d", epoch),
-			 errdetail("The loss became %s after " INT64_FORMAT " updates.",
-					   isnan(loss) ? "NaN" : "infinite", updates),
+			 isfinite(loss) ?
+			 errdetail("The training loss rose to %g, more than %g times its start, after " INT64_FORMAT " updates at learning rate %g.",
+					   loss, EXPLODE_FACTOR, updates, rate) :
+			 errdetail("The loss became %s after " INT64_FORMAT " updates at learning rate %g.",
+					   isnan(loss) ? "NaN" : "infinite", updates, rate),
+			 backed_off ?
+			 errhint("The rate was already cut by 10 %d times; lower the learning rate or use a decaying schedule.",
+					 MAX_BACKOFFS) :
 			 errhint("Lower the learning rate or use a decaying schedule.")));
 }
 
 /*
- * Train theta for opts->epochs epochs over the training rows.
+ * Handle an epoch that diverged: fail with divergence "error" or after
+ * MAX_BACKOFFS back-offs; otherwise go back to the last good weights and
+ * optimizer state and cut the rate by 10 for the rest of the run.
+ */
+static void
+BackOff(const TrainOptions *opts, LoopWatch *w, EpochRecord *rec,
+		int64 updates, double loss, double rate, double *theta,
+		OptimizerState *optimizer, int n_params)
+{
+	if (opts->divergence_error || w->backoffs >= MAX_BACKOFFS)
+		ReportDivergence(rec->epoch, updates, loss, rate,
+						 w->backoffs >= MAX_BACKOFFS);
+	memcpy(theta, w->good_theta, sizeof(double) * n_params);
+	OptimizerCopy(optimizer, w->good_opt);
+	w->backoff_div *= 10.0;
+	w->backoffs++;
+	AddEvent(rec, "diverged");
+}
+
+/*
+ * Apply the plateau rule after an epoch whose monitored loss is m
+ * (PyTorch's ReduceLROnPlateau, relative threshold): m improves when
+ * m < best * (1 - threshold); the rate is cut by factor, not below min_lr,
+ * once more than patience epochs in a row did not improve, and cooldown
+ * epochs follow each cut.  A cut takes effect from the next epoch.
+ */
+static void
+PlateauStep(const LearningSchedule *s, LoopWatch *w, EpochRecord *rec,
+			double m)
+{
+	double		rate,
+				cut;
+
+	if (m < w->plateau_best * (1.0 - s->plateau_threshold))
+	{
+		w->plateau_best = m;
+		w->plateau_bad = 0;
+	}
+	else
+		w->plateau_bad++;
+	if (w->cooldown_left > 0)
+	{
+		w->cooldown_left--;
+		w->plateau_bad = 0;
+	}
+	if (w->plateau_bad <= s->plateau_patience)
+		return;
+
+	rate = s->base_lr * w->lr_factor / w->backoff_div;
+	cut = Max(rate * s->plateau_factor, s->min_lr);
+	if (rate - cut > 1e-8)
+	{
+		w->lr_factor = cut * w->backoff_div / s->base_lr;
+		AddEvent(rec, "lr_reduced");
+	}
+	w->cooldown_left = s->plateau_cooldown;
+	w->plateau_bad = 0;
+}
+
+/*
+ * Apply early stopping after an epoch with validation loss m; return true
+ * to stop.  An epoch improves when m < best - min_delta; its weights and
+ * optimizer state are kept.  Training stops after patience epochs in a row
+ * without improvement.
+ */
+static bool
+EarlyStopStep(const TrainOptions *opts, LoopWatch *w, EpochRecord *rec,
+			  double m, const double *theta, const OptimizerState *optimizer,
+			  int n_params)
+{
+	if (m < w->es_best - opts->es_min_delta)
+	{
+		w->es_best = m;
+		w->es_bad = 0;
+		w->best_epoch = rec->epoch;
+		memcpy(w->best_theta, theta, sizeof(double) * n_params);
+		OptimizerCopy(w->best_opt, optimizer);
+		return false;
+	}
+	if (++w->es_bad < opts->es_patience)
+		return false;
+	AddEvent(rec, "early_stop");
+	return true;
+}
+
+/*
+ * Report an epoch at INFO (verbose) or DEBUG1.
+ */
+static void
+ReportEpoch(const char *model_name, const TrainOptions *opts,
+			const EpochRecord *rec, TimestampTz start)
+{
+	long		secs;
+	int			usecs;
+	double		left;
+
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	left = (secs + usecs / 1e6) / (rec->epoch + 1) *
+		(opts->epochs - rec->epoch - 1);
+	ereport(opts->verbose ? INFO : DEBUG1,
+			(errmsg("model \"%s\" epoch %d of %d: lr %g, train loss %g, valid loss %g, valid %s %g%s%s, about %.0f s left",
+					model_name, rec->epoch, opts->epochs, rec->lr,
+					rec->train_loss, rec->valid_loss,
+					opts->model == MODEL_LOGISTIC ? "auc" : "rmse",
+					rec->valid_metric, rec->event[0] ? ", " : "",
+					rec->event, left)));
+}
+
+/*
+ * Fail for a validation loss that is not finite.
+ */
+static void
+ReportValidLoss(int epoch, double loss)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("validation loss became %s at epoch %d",
+					isnan(loss) ? "NaN" : "infinite", epoch),
+			 errdetail("Some validation rows lie far outside the range of the training rows, or the scores overflow."),
+			 errhint("Filter or clip outlying rows, or lower the learning rate.")));
+}
+
+/*
+ * Set up the watch: rate factor 1, the starting state as the last good one.
+ */
+static void
+WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
+		  int n_params)
+{
+	memset(w, 0, sizeof(LoopWatch));
+	w->lr_factor = 1.0;
+	w->backoff_div = 1.0;
+	w->first_loss = get_float8_nan();
+	w->good_theta = palloc(sizeof(double) * n_params);
+	memcpy(w->good_theta, theta, sizeof(double) * n_params);
+	w->good_opt = OptimizerCreate(&optimizer->config, n_params);
+	OptimizerCopy(w->good_opt, optimizer);
+	w->plateau_best = get_float8_infinity();
+	w->es_best = get_float8_infinity();
+	w->best_epoch = -1;
+	w->best_theta = palloc(sizeof(double) * n_params);
+	w->best_opt = OptimizerCreate(&optimizer->config, n_params);
+}
+
+/*
+ * Run one epoch's batches; return the mean batch loss, or the first loss
+ * that is not finite (the epoch then stops at once).  *rate is the rate of
+ * the last update, rec->lr that of the first.
+ */
+static double
+RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
+		 EpochRecord *rec, const int64 *order, int64 n_batches, int batch,
+		 int64 n_train, double *theta, double *grad,
+		 OptimizerState *optimizer, int64 *updates, double *rate)
+{
+	double		loss_sum = 0.0;
+
+	for (int64 b = 0; b < n_batches; b++)
+	{
+		int64		first = order[b] * batch;
+		int			n = (int) Min(batch, n_train - first);
+		int64		t = opts->schedule.unit_step ? *updates : rec->epoch;
+		double		loss;
+
+		CHECK_FOR_INTERRUPTS();
+		*rate = ScheduleRate(&opts->schedule, t) * w->lr_factor /
+			w->backoff_div;
+		if (b == 0)
+			rec->lr = *rate;
+		loss = learner->batch_gradient(learner->arg, first, n, theta, grad);
+		if (isnan(w->first_loss))
+			w->first_loss = loss;
+		if (!isfinite(loss))
+			return loss;
+		loss_sum += loss * n;
+		OptimizerStep(optimizer, theta, grad, *rate);
+		(*updates)++;
+	}
+	return loss_sum / n_train;
+}
+
+/*
+ * Train theta for at most opts->epochs epochs; return the epochs run.
  *
  * The training rows were shuffled once, by the seed, when the matrix was
  * built; batch b is the run of rows b * batch_size onwards, so each batch
  * reads memory in order.
  *
  * 1. Each epoch, shuffle the order of the batches with the seeded
- *	  generator.
- * 2. For each mini-batch: take the scheduled rate (t = epoch, or the
- *	  update count with schedule_unit "step"), compute the batch's loss and
- *	  gradient, and let the optimizer update theta.
- * 3. After the epoch: the mean batch loss is the training loss; score the
- *	  validation rows; record the epoch in curve[epoch].
- *
- * A NaN or infinite loss stops training with an error (nothing is then
- * stored).  The curve's lr is the rate of the epoch's first update.
+ *	  generator, and run them (RunEpoch): the rate of an update is the
+ *	  scheduled rate (t = epoch, or the update count with schedule_unit
+ *	  "step") times the watch's factor.
+ * 2. The epoch diverged if a loss or weight is not finite, or its training
+ *	  loss is more than EXPLODE_FACTOR times the loss of the very first
+ *	  batch; then back off (BackOff).  Otherwise its state becomes the last
+ *	  good one.
+ * 3. Score the validation rows; apply the plateau rule (on the validation
+ *	  loss, or the training loss without validation rows) and early
+ *	  stopping (validation rows only); record the epoch.
+ * 4. With early stopping, give back the best epoch's weights and optimizer
+ *	  state when a later epoch was worse (event restored_best).
  */
-void
+int
 TrainLoop(const char *model_name, const TrainOptions *opts,
 		  const Learner *learner, int64 n_train, double *theta,
 		  OptimizerState *optimizer, uint64 seed, EpochRecord *curve)
 {
+	int			n_params = learner->n_params;
 	int			batch = (int) Min(opts->batch_size, n_train);
 	int64		n_batches = (n_train + batch - 1) / batch;
 	int64	   *order = palloc_extended(sizeof(int64) * n_batches,
 										MCXT_ALLOC_HUGE);
-	double	   *grad = palloc0(sizeof(double) * learner->n_params);
+	double	   *grad = palloc0(sizeof(double) * n_params);
+	bool		validating = opts->validation_fraction > 0;
+	TimestampTz start = GetCurrentTimestamp();
 	pg_prng_state rng;
 	int64		updates = 0;
+	int			n_epochs = 0;
+	LoopWatch	w;
 	TrainContext tc;
 	ErrorContextCallback callback;
 
@@ -125,6 +364,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
+	WatchInit(&w, theta, optimizer, n_params);
 	pg_prng_seed(&rng, seed);
 	for (int64 b = 0; b < n_batches; b++)
 		order[b] = b;
@@ -132,63 +372,79 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	for (int epoch = 0; epoch < opts->epochs; epoch++)
 	{
 		EpochRecord *rec = &curve[epoch];
-		double		loss_sum = 0.0;
+		double		rate = 0.0;
+		double		loss;
+		bool		diverged;
 
 		tc.epoch = epoch;
 		memset(rec, 0, sizeof(EpochRecord));
 		rec->epoch = epoch;
+		n_epochs = epoch + 1;
 
 		/* 1. */
 		Shuffle(order, n_batches, &rng);
+		loss = RunEpoch(opts, learner, &w, rec, order, n_batches, batch,
+						n_train, theta, grad, optimizer, &updates, &rate);
 
 		/* 2. */
-		for (int64 b = 0; b < n_batches; b++)
+		diverged = !isfinite(loss) || loss > EXPLODE_FACTOR * w.first_loss;
+		for (int k = 0; k < n_params && !diverged; k++)
+			if (!isfinite(theta[k]))
+				diverged = true;
+		rec->train_loss = isfinite(loss) ? loss : get_float8_nan();
+		if (diverged)
+			BackOff(opts, &w, rec, updates, loss, rate, theta, optimizer,
+					n_params);
+		else
 		{
-			int64		first = order[b] * batch;
-			int			n = (int) Min(batch, n_train - first);
-			int64		t = opts->schedule.unit_step ? updates : epoch;
-			double		rate = ScheduleRate(&opts->schedule, t);
-			double		loss;
-
-			CHECK_FOR_INTERRUPTS();
-			if (b == 0)
-				rec->lr = rate;
-			loss = learner->batch_gradient(learner->arg, first, n, theta,
-										   grad);
-			if (!isfinite(loss))
-				ReportDivergence(epoch, updates, loss);
-			loss_sum += loss * n;
-			OptimizerStep(optimizer, theta, grad, rate);
-			updates++;
+			memcpy(w.good_theta, theta, sizeof(double) * n_params);
+			OptimizerCopy(w.good_opt, optimizer);
 		}
 
 		/* 3. */
-		rec->train_loss = loss_sum / n_train;
-		for (int k = 0; k < learner->n_params; k++)
-			if (!isfinite(theta[k]))
-				ReportDivergence(epoch, updates, get_float8_infinity());
 		rec->valid_loss = get_float8_nan();
 		rec->valid_metric = get_float8_nan();
-		if (opts->validation_fraction > 0)
+		if (validating)
 		{
 			learner->validate(learner->arg, theta, &rec->valid_loss,
 							  &rec->valid_metric);
 			if (!isfinite(rec->valid_loss))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("validation loss became %s at epoch %d",
-								isnan(rec->valid_loss) ? "NaN" : "infinite",
-								epoch),
-						 errdetail("Some validation rows lie far outside the range of the training rows, or the scores overflow."),
-						 errhint("Filter or clip outlying rows, or lower the learning rate.")));
+				ReportValidLoss(epoch, rec->valid_loss);
 		}
-		elog(DEBUG1, "lrml: model \"%s\" epoch %d: lr %g, train loss %g, valid loss %g",
-			 model_name, epoch, rec->lr, rec->train_loss, rec->valid_loss);
+		if (opts->schedule.kind == SCHEDULE_PLATEAU && !diverged)
+			PlateauStep(&opts->schedule, &w, rec,
+						validating ? rec->valid_loss : rec->train_loss);
+		if (opts->early_stopping && validating && !diverged &&
+			EarlyStopStep(opts, &w, rec, rec->valid_loss, theta, optimizer,
+						  n_params))
+		{
+			ReportEpoch(model_name, opts, rec, start);
+			break;
+		}
+		ReportEpoch(model_name, opts, rec, start);
+	}
+
+	/* 4. */
+	if (opts->early_stopping && w.best_epoch >= 0 &&
+		w.best_epoch != n_epochs - 1)
+	{
+		memcpy(theta, w.best_theta, sizeof(double) * n_params);
+		OptimizerCopy(optimizer, w.best_opt);
+		AddEvent(&curve[n_epochs - 1], "restored_best");
+		ereport(NOTICE,
+				(errmsg("model \"%s\" keeps the weights of epoch %d",
+						model_name, w.best_epoch),
+				 errdetail("Its validation loss, %g, was the best of the %d epochs run%s.",
+						   w.es_best, n_epochs,
+						   strstr(curve[n_epochs - 1].event, "early_stop") ?
+						   "; training stopped early" : ""),
+				 errhint("Raise the patience of \"early_stopping\" to train longer.")));
 	}
 
 	error_context_stack = callback.previous;
 	pfree(order);
 	pfree(grad);
+	return n_epochs;
 }
 
 /*
@@ -641,6 +897,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	StringInfoData state_buf;
 	Jsonb	   *metrics;
 	char	   *source;
+	int			n_epochs;
 
 	/* 1. */
 	if (PG_ARGISNULL(4))
@@ -685,21 +942,21 @@ lrml_train(PG_FUNCTION_ARGS)
 	theta = palloc0(sizeof(double) * learner->n_params);
 	optimizer = OptimizerCreate(&opts.optimizer, learner->n_params);
 	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
-	TrainLoop(name, &opts, learner, data.n_train, theta, optimizer,
+	n_epochs = TrainLoop(name, &opts, learner, data.n_train, theta, optimizer,
 			  (uint64) opts.seed, curve);
 
 	/* 4. */
 	model->w = theta;
 	model->bias = theta[data.d];
-	metrics = BuildMetrics(raw, &data, model, &curve[opts.epochs - 1]);
+	metrics = BuildMetrics(raw, &data, model, &curve[n_epochs - 1]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
 	ModelStoreSave(name, source, model, OptionsToJsonb(&opts), metrics,
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
-				   curve, opts.epochs);
+				   curve, n_epochs);
 
-	for (int e = 0; e < opts.epochs; e++)
+	for (int e = 0; e < n_epochs; e++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
@@ -708,6 +965,7 @@ lrml_train(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(rec->epoch);
 		values[1] = Float8GetDatum(rec->lr);
 		values[2] = Float8GetDatum(rec->train_loss);
+		nulls[2] = isnan(rec->train_loss);
 		values[3] = Float8GetDatum(rec->valid_loss);
 		nulls[3] = isnan(rec->valid_loss);
 		values[4] = Float8GetDatum(rec->valid_metric);
