@@ -102,15 +102,7 @@ WHERE epoch = 39;
 SELECT round(lrml.predict('lin', ARRAY[0.5, 0.5])::numeric, 2) AS y_half;
 
 -- the real churn table: validation AUC at least 0.80 with every column
-CREATE TABLE mlc_churn (
-  state text, account_length int, area_code text, international_plan text,
-  voice_mail_plan text, number_vmail_messages int, total_day_minutes float8,
-  total_day_calls int, total_day_charge float8, total_eve_minutes float8,
-  total_eve_calls int, total_eve_charge float8, total_night_minutes float8,
-  total_night_calls int, total_night_charge float8, total_intl_minutes float8,
-  total_intl_calls int, total_intl_charge float8,
-  number_customer_service_calls int, churn text);
-\copy mlc_churn FROM 'test/data/mlc_churn.csv' WITH (FORMAT csv, HEADER true)
+\i test/data/mlc_churn.sql
 SELECT count(*) FROM mlc_churn;
 -- one split (seed 1) scores 0.7955; five seeded splits, like 5-fold cross-validation, average above 0.80
 SELECT count(*) AS splits, avg(auc) >= 0.80 AS mean_auc_at_least_080,

@@ -53,15 +53,7 @@ SELECT options->'early_stopping' AS early_stopping FROM lrml.models WHERE name =
 
 -- divergence: a rate of 1e6 backs off by 10 until training recovers, and
 -- everything stored is finite
-CREATE TABLE mlc_churn (
-  state text, account_length int, area_code text, international_plan text,
-  voice_mail_plan text, number_vmail_messages int, total_day_minutes float8,
-  total_day_calls int, total_day_charge float8, total_eve_minutes float8,
-  total_eve_calls int, total_eve_charge float8, total_night_minutes float8,
-  total_night_calls int, total_night_charge float8, total_intl_minutes float8,
-  total_intl_calls int, total_intl_charge float8,
-  number_customer_service_calls int, churn text);
-\copy mlc_churn FROM 'test/data/mlc_churn.csv' WITH (FORMAT csv, HEADER true)
+\i test/data/mlc_churn.sql
 SELECT epoch, lr, event
 FROM lrml.train('div', 'mlc_churn', 'churn', NULL,
   '{"optimizer": "sgd", "learning_rate": 1e6, "epochs": 8, "seed": 1}')

@@ -87,6 +87,7 @@ typedef struct LearningSchedule
 {
 	ScheduleKind kind;
 	double		base_lr;		/* option learning_rate */
+	double		rate_scale;		/* lr_scaling factor applied to every rate */
 	bool		unit_step;		/* schedule_unit: false = epoch, true = step */
 	/* warm-up: as given, and resolved to units of the schedule */
 	int			warmup_epochs;
@@ -133,7 +134,10 @@ typedef struct LearningSchedule
 typedef enum OptimizerKind
 {
 	OPTIMIZER_SGD = 1,
-	OPTIMIZER_ADAM = 2
+	OPTIMIZER_ADAM = 2,
+	OPTIMIZER_ADAGRAD = 3,
+	OPTIMIZER_RMSPROP = 4,
+	OPTIMIZER_ADAMW = 5
 } OptimizerKind;
 
 typedef struct OptimizerConfig
@@ -141,9 +145,11 @@ typedef struct OptimizerConfig
 	OptimizerKind kind;
 	double		momentum;		/* sgd */
 	bool		nesterov;		/* sgd */
-	double		beta1;			/* adam */
-	double		beta2;			/* adam */
-	double		eps;			/* adam */
+	double		beta1;			/* adam, adamw */
+	double		beta2;			/* adam, adamw */
+	double		eps;			/* adagrad, rmsprop, adam, adamw */
+	double		rho;			/* rmsprop */
+	double		weight_decay;	/* adamw */
 } OptimizerConfig;
 
 typedef struct OptimizerState
@@ -151,9 +157,18 @@ typedef struct OptimizerState
 	OptimizerConfig config;
 	int			n;				/* length of the parameter vector */
 	int64		t;				/* updates taken so far */
-	double	   *m;				/* sgd: velocity; adam: first moment */
-	double	   *v;				/* adam: second moment; NULL otherwise */
+	double	   *m;				/* sgd: velocity; adam, adamw: first moment */
+	double	   *v;				/* adam, adamw, rmsprop: second moment;
+								 * adagrad: sum of squares; NULL otherwise */
 } OptimizerState;
+
+/* Scaling of the rate with the batch size (option lr_scaling) */
+typedef enum LrScaling
+{
+	LR_SCALING_NONE = 0,
+	LR_SCALING_LINEAR,
+	LR_SCALING_SQRT
+} LrScaling;
 
 /*
  * Every option of a training call, defaults filled in (options.c).
@@ -165,6 +180,8 @@ typedef struct TrainOptions
 	LearningSchedule schedule;
 	int			epochs;
 	int			batch_size;
+	LrScaling	lr_scaling;
+	int			base_batch_size;	/* lr_scaling: batch size of the rate */
 	double		l2;
 	double		validation_fraction;
 	int64		seed;

@@ -16,8 +16,19 @@
  *	        momentum, in the convention of PyTorch's torch.optim.SGD
  *	        (Sutskever et al., "On the importance of initialization and
  *	        momentum in deep learning", ICML 2013);
+ *	  adagrad  Duchi, Hazan and Singer, "Adaptive Subgradient Methods for
+ *	        Online Learning and Stochastic Optimization", JMLR 12, 2011;
+ *	  rmsprop  Tieleman and Hinton, "Lecture 6.5 - RMSProp", COURSERA:
+ *	        Neural Networks for Machine Learning, 2012;
  *	  adam  Kingma and Ba, "Adam: A Method for Stochastic Optimization",
- *	        ICLR 2015, with bias correction.
+ *	        ICLR 2015, with bias correction;
+ *	  adamw  Loshchilov and Hutter, "Decoupled Weight Decay
+ *	        Regularization", ICLR 2019: Adam plus a weight decay that
+ *	        bypasses the moments.
+ *
+ * Every division by a root of squared gradients adds eps > 0 to the
+ * divisor (options.c refuses eps <= 0), so a coordinate whose gradient has
+ * always been 0 takes the step 0 / (0 + eps) = 0, never 0 / 0.
  *
  * Adding an optimizer is adding its step function and one row of
  * optimizer_methods[] (plus its options in options.c).  The vectors are
@@ -40,22 +51,30 @@
 #include "lrml.h"
 
 /*
- * Version of the serialized optimizer state.  OptimizerRead refuses any
- * other; a change of the layout below needs a new number.
+ * Version of the serialized optimizer state.  OptimizerRead reads this
+ * version and version 1 and refuses any other; a change of the layout
+ * below needs a new number.
  *
- * Layout (network byte order, as written by pq_send*):
+ * Layout of version 2 (network byte order, as written by pq_send*):
  *	  int32   format version
  *	  int32   optimizer kind (OptimizerKind)
  *	  int32   n, the length of the parameter vector
  *	  int64   t, the number of updates taken
  *	  float8  momentum, int32 nesterov (0 or 1), float8 beta1, beta2, eps
+ *	  float8  rho, weight_decay
  *	  int32   number of moment arrays (0, 1 or 2)
  *	  float8  n values of m, if present, then n values of v, if present
+ *
+ * Version 1 (sgd and adam only) lacks rho and weight_decay; reading it
+ * sets both to 0, which neither optimizer uses.  Which arrays are present
+ * follows from the optimizer (see optimizer_methods[]); the count is
+ * stored only as a check.
  */
-#define OPTIMIZER_FORMAT_VERSION	1
+#define OPTIMIZER_FORMAT_VERSION	2
 
-/* Bytes of the layout above before the moment arrays. */
-#define OPTIMIZER_HEADER_SIZE		60
+/* Bytes of the layouts above before the moment arrays. */
+#define OPTIMIZER_HEADER_SIZE_V1	60
+#define OPTIMIZER_HEADER_SIZE		76
 
 typedef void (*OptimizerStepFunc) (OptimizerState *state, double *w,
 								   const double *grad, double lr);
@@ -64,18 +83,29 @@ typedef struct OptimizerMethod
 {
 	OptimizerKind kind;
 	const char *name;
-	int			n_moments;		/* moment arrays: m, then v */
+	bool		has_m;			/* keeps the array m */
+	bool		has_v;			/* keeps the array v */
 	OptimizerStepFunc step;
 } OptimizerMethod;
 
 static void SgdStep(OptimizerState *state, double *w, const double *grad,
 					double lr);
+static void AdagradStep(OptimizerState *state, double *w, const double *grad,
+						double lr);
+static void RmspropStep(OptimizerState *state, double *w, const double *grad,
+						double lr);
 static void AdamStep(OptimizerState *state, double *w, const double *grad,
 					 double lr);
+static void AdamwStep(OptimizerState *state, double *w, const double *grad,
+					  double lr);
 
+/* In the order of the design's list, which hints follow. */
 static const OptimizerMethod optimizer_methods[] = {
-	{OPTIMIZER_SGD, "sgd", 1, SgdStep},
-	{OPTIMIZER_ADAM, "adam", 2, AdamStep}
+	{OPTIMIZER_SGD, "sgd", true, false, SgdStep},
+	{OPTIMIZER_ADAGRAD, "adagrad", false, true, AdagradStep},
+	{OPTIMIZER_RMSPROP, "rmsprop", false, true, RmspropStep},
+	{OPTIMIZER_ADAM, "adam", true, true, AdamStep},
+	{OPTIMIZER_ADAMW, "adamw", true, true, AdamwStep}
 };
 
 #define N_OPTIMIZER_METHODS ((int) lengthof(optimizer_methods))
@@ -104,15 +134,18 @@ OptimizerMethodCheck(OptimizerKind kind)
 }
 
 /*
- * Return the number of moment arrays a configuration uses: those of its
- * table row, except that sgd without momentum keeps no velocity.
+ * Return whether a configuration keeps the arrays m and v: as its table
+ * row says, except that sgd without momentum keeps no velocity.
  */
-static int
-MomentCount(const OptimizerConfig *config)
+static void
+MomentArrays(const OptimizerConfig *config, bool *has_m, bool *has_v)
 {
+	const OptimizerMethod *method = OptimizerMethodCheck(config->kind);
+
+	*has_m = method->has_m;
+	*has_v = method->has_v;
 	if (config->kind == OPTIMIZER_SGD && config->momentum == 0.0)
-		return 0;
-	return OptimizerMethodCheck(config->kind)->n_moments;
+		*has_m = false;
 }
 
 /* Allocate a zeroed array of n doubles, beyond 1 GB if need be. */
@@ -166,6 +199,65 @@ SgdStep(OptimizerState *state, double *w, const double *grad, double lr)
 }
 
 /*----------
+ * AdaGrad (Duchi, Hazan and Singer 2011, diagonal form), with G the sum of
+ * the squared gradients so far, starting at 0:
+ *
+ *	  G = G + g^2
+ *	  w = w - lr * g / (sqrt(G) + eps)
+ *
+ * eps defaults to 1e-10, as in PyTorch's torch.optim.Adagrad; PyTorch's
+ * lr_decay and initial_accumulator_value are not offered (a schedule does
+ * the former; the latter is 0).  Since G only grows, the effective rate of
+ * each coordinate only falls.  Non-finite gradients are not checked here:
+ * they reach w, and the training loop's loss check reports them.
+ *----------
+ */
+static void
+AdagradStep(OptimizerState *state, double *w, const double *grad, double lr)
+{
+	double		eps = state->config.eps;
+	double	   *G = state->v;
+
+	for (int j = 0; j < state->n; j++)
+	{
+		double		g = grad[j];
+
+		G[j] += g * g;
+		w[j] -= lr * g / (sqrt(G[j]) + eps);
+	}
+}
+
+/*----------
+ * RMSProp (Tieleman and Hinton 2012), with v a moving average of the
+ * squared gradients, starting at 0:
+ *
+ *	  v = rho * v + (1 - rho) * g^2
+ *	  w = w - lr * g / (sqrt(v) + eps)
+ *
+ * rho defaults to 0.99 and eps to 1e-8, PyTorch's alpha and eps of
+ * torch.optim.RMSprop (without its momentum and centered variants).
+ * 0 <= rho < 1 keeps v a weighted mean.  Non-finite gradients are not
+ * checked here: they reach w, and the training loop's loss check reports
+ * them.
+ *----------
+ */
+static void
+RmspropStep(OptimizerState *state, double *w, const double *grad, double lr)
+{
+	double		rho = state->config.rho;
+	double		eps = state->config.eps;
+	double	   *v = state->v;
+
+	for (int j = 0; j < state->n; j++)
+	{
+		double		g = grad[j];
+
+		v[j] = rho * v[j] + (1.0 - rho) * g * g;
+		w[j] -= lr * g / (sqrt(v[j]) + eps);
+	}
+}
+
+/*----------
  * Adam (Kingma and Ba 2015, Algorithm 1), t the number of this update
  * counted from 1:
  *
@@ -207,6 +299,57 @@ AdamStep(OptimizerState *state, double *w, const double *grad, double lr)
 	}
 }
 
+/*----------
+ * AdamW (Loshchilov and Hutter 2019, Algorithm 2), with Adam's moments
+ * and bias correction as in AdamStep and lambda = weight_decay:
+ *
+ *	  m    = beta1 * m + (1 - beta1) * g
+ *	  v    = beta2 * v + (1 - beta2) * g^2
+ *	  mhat = m / (1 - beta1^t)
+ *	  vhat = v / (1 - beta2^t)
+ *	  w    = w - lr * (mhat / (sqrt(vhat) + eps) + lambda * w)
+ *
+ * The decay uses w before this update and never enters m or v, unlike an
+ * L2 term in g.  It is scaled by the scheduled rate lr, as in PyTorch's
+ * torch.optim.AdamW, so weight_decay is the paper's lambda divided by its
+ * alpha; it defaults to 0.01, as in PyTorch.  Non-finite gradients are not
+ * checked here: they reach w, and the training loop's loss check reports
+ * them.
+ *
+ * XXX The decay applies to every parameter, the bias included, since an
+ * optimizer knows nothing of the model; PyTorch does the same unless the
+ * caller makes parameter groups.  The model's own l2 term, which spares
+ * the bias, is still in g.
+ *----------
+ */
+static void
+AdamwStep(OptimizerState *state, double *w, const double *grad, double lr)
+{
+	double		beta1 = state->config.beta1;
+	double		beta2 = state->config.beta2;
+	double		eps = state->config.eps;
+	double		lambda = state->config.weight_decay;
+	double		bc1;
+	double		bc2;
+
+	/* OptimizerStep has already counted this update in state->t */
+	bc1 = 1.0 - pow(beta1, (double) state->t);
+	bc2 = 1.0 - pow(beta2, (double) state->t);
+
+	for (int j = 0; j < state->n; j++)
+	{
+		double		g = grad[j];
+		double		mhat;
+		double		vhat;
+
+		state->m[j] = beta1 * state->m[j] + (1.0 - beta1) * g;
+		state->v[j] = beta2 * state->v[j] + (1.0 - beta2) * g * g;
+		mhat = state->m[j] / bc1;
+		vhat = state->v[j] / bc2;
+		w[j] -= lr * (mhat / (sqrt(vhat) + eps) + lambda * w[j]);
+	}
+}
+
 /*
  * Create the state of an optimizer for a parameter vector of length n,
  * with zero moments and no updates taken, in CurrentMemoryContext.
@@ -215,8 +358,10 @@ OptimizerState *
 OptimizerCreate(const OptimizerConfig *config, int n)
 {
 	OptimizerState *state;
-	int			n_moments = MomentCount(config);
+	bool		has_m;
+	bool		has_v;
 
+	MomentArrays(config, &has_m, &has_v);
 	if (n < 0)
 		elog(ERROR, "invalid optimizer vector length: %d", n);
 
@@ -224,9 +369,9 @@ OptimizerCreate(const OptimizerConfig *config, int n)
 	state->config = *config;
 	state->n = n;
 	state->t = 0;
-	if (n_moments >= 1)
+	if (has_m)
 		state->m = AllocVector(n);
-	if (n_moments >= 2)
+	if (has_v)
 		state->v = AllocVector(n);
 	return state;
 }
@@ -301,6 +446,8 @@ OptimizerWrite(StringInfo buf, const OptimizerState *state)
 	pq_sendfloat8(buf, config->beta1);
 	pq_sendfloat8(buf, config->beta2);
 	pq_sendfloat8(buf, config->eps);
+	pq_sendfloat8(buf, config->rho);
+	pq_sendfloat8(buf, config->weight_decay);
 	pq_sendint32(buf, n_moments);
 
 	for (int j = 0; state->m != NULL && j < state->n; j++)
@@ -339,9 +486,10 @@ ReadVector(StringInfo buf, int n, bool nonnegative)
  * into CurrentMemoryContext.  The cursor ends after the state, so the state
  * may be followed by other data.
  *
- * An unknown format version or optimizer kind is refused (it was written
- * by a newer build); a state whose header does not fit its configuration
- * or whose data is short is reported as corrupted.
+ * Format versions 1 and 2 are read.  An unknown format version or
+ * optimizer kind is refused (it was written by a newer build); a state
+ * whose header does not fit its configuration or whose data is short is
+ * reported as corrupted.
  */
 OptimizerState *
 OptimizerRead(StringInfo buf)
@@ -353,18 +501,23 @@ OptimizerRead(StringInfo buf)
 	int32		n;
 	int64		t;
 	int32		n_moments;
+	bool		has_m;
+	bool		has_v;
+	int			header_size;
 
 	if (buf->len - buf->cursor < (int) sizeof(int32))
 		CorruptState("It is shorter than its header.");
 	version = (int32) pq_getmsgint(buf, 4);
-	if (version != OPTIMIZER_FORMAT_VERSION)
+	if (version != 1 && version != OPTIMIZER_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("optimizer state has format version %d, which this build cannot read",
 						version),
-				 errhint("This build reads optimizer state format version %d.",
+				 errhint("This build reads optimizer state format versions 1 to %d.",
 						 OPTIMIZER_FORMAT_VERSION)));
-	if (buf->len - buf->cursor < OPTIMIZER_HEADER_SIZE - (int) sizeof(int32))
+	header_size = version == 1 ?
+		OPTIMIZER_HEADER_SIZE_V1 : OPTIMIZER_HEADER_SIZE;
+	if (buf->len - buf->cursor < header_size - (int) sizeof(int32))
 		CorruptState("It is shorter than its header.");
 
 	kind = (int32) pq_getmsgint(buf, 4);
@@ -383,6 +536,14 @@ OptimizerRead(StringInfo buf)
 	config.beta1 = pq_getmsgfloat8(buf);
 	config.beta2 = pq_getmsgfloat8(buf);
 	config.eps = pq_getmsgfloat8(buf);
+	/* version 1 knew only sgd and adam, which use neither */
+	config.rho = 0.0;
+	config.weight_decay = 0.0;
+	if (version >= 2)
+	{
+		config.rho = pq_getmsgfloat8(buf);
+		config.weight_decay = pq_getmsgfloat8(buf);
+	}
 	n_moments = (int32) pq_getmsgint(buf, 4);
 
 	/* range checks, written so that NaN fails them */
@@ -390,9 +551,17 @@ OptimizerRead(StringInfo buf)
 		!(config.momentum >= 0.0 && config.momentum < 1.0) ||
 		!(config.beta1 >= 0.0 && config.beta1 < 1.0) ||
 		!(config.beta2 >= 0.0 && config.beta2 < 1.0) ||
-		!(config.eps >= 0.0 && isfinite(config.eps)))
+		!(config.eps >= 0.0 && isfinite(config.eps)) ||
+		!(config.rho >= 0.0 && config.rho < 1.0) ||
+		!(config.weight_decay >= 0.0 && isfinite(config.weight_decay)))
 		CorruptState("Its header holds a value out of range.");
-	if (n_moments != MomentCount(&config))
+	if (version == 1 && kind != OPTIMIZER_SGD && kind != OPTIMIZER_ADAM)
+		CorruptState("Format version 1 has no such optimizer.");
+	/* every optimizer but sgd divides by sqrt(...) + eps */
+	if (kind != OPTIMIZER_SGD && !(config.eps > 0.0))
+		CorruptState("Its header holds a value out of range.");
+	MomentArrays(&config, &has_m, &has_v);
+	if (n_moments != (int32) has_m + (int32) has_v)
 		CorruptState("Its moment arrays do not match its optimizer.");
 	if ((int64) (buf->len - buf->cursor) <
 		(int64) n_moments * n * (int64) sizeof(float8))
@@ -402,9 +571,9 @@ OptimizerRead(StringInfo buf)
 	state->config = config;
 	state->n = n;
 	state->t = t;
-	if (n_moments >= 1)
+	if (has_m)
 		state->m = ReadVector(buf, n, false);
-	if (n_moments >= 2)
+	if (has_v)
 		state->v = ReadVector(buf, n, true);
 	return state;
 }

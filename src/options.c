@@ -152,6 +152,8 @@ static void ParseEarlyStopping(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
 static void ParseDivergence(const OptionSpec *spec, JsonbValue *value,
 							TrainOptions *opts);
+static void ParseLrScaling(const OptionSpec *spec, JsonbValue *value,
+						   TrainOptions *opts);
 static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
@@ -193,6 +195,9 @@ static const OptionSpec option_specs[] = {
 	FIELD(epochs)},
 	{"batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
 	FIELD(batch_size)},
+	{"lr_scaling", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseLrScaling)},
+	{"base_batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
+	FIELD(base_batch_size)},
 	{"l2", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(l2)},
 	{"validation_fraction", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_ALL,
 	FIELD(validation_fraction)},
@@ -205,6 +210,8 @@ static const OptionSpec option_specs[] = {
 	FIELD(optimizer.momentum)},
 	{"nesterov", true, BOOLEAN_RULE, FOR_OPTIMIZERS("sgd"),
 	FIELD(optimizer.nesterov)},
+	{"rho", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_OPTIMIZERS("rmsprop"),
+	FIELD(optimizer.rho)},
 	{"beta1", true, NUMBER_RULE(RANGE_GE_LT, 0, 1),
 	FOR_OPTIMIZERS("adam", "adamw"), FIELD(optimizer.beta1)},
 	{"beta2", true, NUMBER_RULE(RANGE_GE_LT, 0, 1),
@@ -212,16 +219,13 @@ static const OptionSpec option_specs[] = {
 	{"eps", true, NUMBER_RULE(RANGE_GT, 0, 0),
 	FOR_OPTIMIZERS("adagrad", "rmsprop", "adam", "adamw"),
 	FIELD(optimizer.eps)},
+	{"weight_decay", true, NUMBER_RULE(RANGE_GE, 0, 0),
+	FOR_OPTIMIZERS("adamw"), FIELD(optimizer.weight_decay)},
 	{"warmup_epochs", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
 	FIELD(schedule.warmup_epochs)},
 	{"warmup_steps", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
 	FIELD(schedule.warmup_steps)},
 	/* named in the design, not built yet */
-	{"weight_decay", false, NUMBER_RULE(RANGE_GE, 0, 0),
-	FOR_OPTIMIZERS("adamw"), NO_FIELD},
-	{"lr_scaling", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
-	{"base_batch_size", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
-	NO_FIELD},
 	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"warm_start", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"verbose", true, BOOLEAN_RULE, FOR_ALL, FIELD(verbose)},
@@ -333,6 +337,7 @@ static const char *const schedule_names[] = {
 };
 static const char *const unit_names[] = {"epoch", "step"};
 static const char *const divergence_names[] = {"backoff", "error"};
+static const char *const lr_scaling_names[] = {"none", "linear", "sqrt"};
 static const char *const cyclic_mode_names[] = {
 	"triangular", "triangular2", "exp_range"
 };
@@ -360,6 +365,10 @@ static const Vocabulary unit_vocabulary = {
 static const Vocabulary divergence_vocabulary = {
 	"divergence action", "divergence actions", divergence_names,
 	lengthof(divergence_names), AlwaysBuilt
+};
+static const Vocabulary lr_scaling_vocabulary = {
+	"learning rate scaling", "scalings", lr_scaling_names,
+	lengthof(lr_scaling_names), AlwaysBuilt
 };
 static const Vocabulary cyclic_mode_vocabulary = {
 	"cyclic mode", "cyclic modes", cyclic_mode_names,
@@ -914,7 +923,11 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 		elog(ERROR, "model \"%s\" has no kind", name);
 }
 
-/* optimizer: "sgd" or "adam". */
+/*
+ * optimizer: "sgd", "adagrad", "rmsprop", "adam" or "adamw".  AdaGrad's
+ * eps defaults to 1e-10 (as in PyTorch), the others' to 1e-8; an "eps" key
+ * is read after this one, so it overrides the default.
+ */
 static void
 ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
 			   TrainOptions *opts)
@@ -924,6 +937,8 @@ ParseOptimizer(const OptionSpec *spec, JsonbValue *value,
 
 	if (!OptimizerFromName(name, &opts->optimizer.kind))
 		elog(ERROR, "optimizer \"%s\" has no kind", name);
+	if (opts->optimizer.kind == OPTIMIZER_ADAGRAD)
+		opts->optimizer.eps = 1e-10;
 }
 
 /* schedule_unit: "epoch" or "step" (one mini-batch). */
@@ -1001,6 +1016,39 @@ ParseDivergence(const OptionSpec *spec, JsonbValue *value,
 									   &divergence_vocabulary, value);
 
 	opts->divergence_error = strcmp(name, "error") == 0;
+}
+
+/* lr_scaling: "none" (the default), "linear" or "sqrt". */
+static void
+ParseLrScaling(const OptionSpec *spec, JsonbValue *value,
+			   TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &lr_scaling_vocabulary, value);
+
+	if (strcmp(name, "linear") == 0)
+		opts->lr_scaling = LR_SCALING_LINEAR;
+	else if (strcmp(name, "sqrt") == 0)
+		opts->lr_scaling = LR_SCALING_SQRT;
+	else
+		opts->lr_scaling = LR_SCALING_NONE;
+}
+
+/* Return the name of an lr_scaling value, as written in the options. */
+static const char *
+LrScalingName(LrScaling scaling)
+{
+	switch (scaling)
+	{
+		case LR_SCALING_NONE:
+			return "none";
+		case LR_SCALING_LINEAR:
+			return "linear";
+		case LR_SCALING_SQRT:
+			return "sqrt";
+	}
+	elog(ERROR, "unrecognized learning rate scaling: %d", (int) scaling);
+	return NULL;				/* keep compiler quiet */
 }
 
 /* class_weight: "balanced", or the weight of a positive row (> 0). */
@@ -1571,9 +1619,45 @@ FinishSchedule(LearningSchedule *s)
 				 errhint("Set \"schedule_unit\" to \"step\", or use \"warmup_epochs\".")));
 }
 
-/* Check the conditions that involve more than one option. */
+/*----------
+ * Set the factor that lr_scaling applies to every rate of the schedule,
+ * with r = batch_size / base_batch_size:
+ *
+ *	  none    1
+ *	  linear  r         (Goyal et al., "Accurate, Large Minibatch SGD:
+ *	                    Training ImageNet in 1 Hour", 2017)
+ *	  sqrt    sqrt(r)   (Krizhevsky, "One weird trick for parallelizing
+ *	                    convolutional neural networks", 2014)
+ *
+ * learning_rate keeps the value given, so that the stored options parse
+ * to the same rates; ScheduleRate multiplies the factor in.
+ *----------
+ */
 static void
-CheckCombinations(TrainOptions *opts)
+SetRateScale(TrainOptions *opts)
+{
+	double		r = (double) opts->batch_size / opts->base_batch_size;
+
+	switch (opts->lr_scaling)
+	{
+		case LR_SCALING_NONE:
+			opts->schedule.rate_scale = 1.0;
+			break;
+		case LR_SCALING_LINEAR:
+			opts->schedule.rate_scale = r;
+			break;
+		case LR_SCALING_SQRT:
+			opts->schedule.rate_scale = sqrt(r);
+			break;
+	}
+}
+
+/*
+ * Check the conditions that involve more than one option; given_base is
+ * whether "base_batch_size" was given.
+ */
+static void
+CheckCombinations(TrainOptions *opts, bool given_base)
 {
 	if (opts->optimizer.kind == OPTIMIZER_SGD && opts->optimizer.nesterov &&
 		opts->optimizer.momentum == 0.0)
@@ -1581,6 +1665,14 @@ CheckCombinations(TrainOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"nesterov\" requires a momentum greater than 0"),
 				 errhint("Set \"momentum\" as well, for example to 0.9.")));
+
+	if (given_base && opts->lr_scaling == LR_SCALING_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"base_batch_size\" requires \"lr_scaling\" \"linear\" or \"sqrt\""),
+				 errdetail("Without \"lr_scaling\" the rate does not depend on the batch size."),
+				 errhint("Set \"lr_scaling\", or remove \"base_batch_size\".")));
+	SetRateScale(opts);
 
 	FinishSchedule(&opts->schedule);
 }
@@ -1600,13 +1692,18 @@ OptionsDefaults(TrainOptions *opts)
 	opts->optimizer.beta1 = 0.9;
 	opts->optimizer.beta2 = 0.999;
 	opts->optimizer.eps = 1e-8;
+	opts->optimizer.rho = 0.99;
+	opts->optimizer.weight_decay = 0.01;
 
 	SetSchedule(&opts->schedule, "constant");
 	opts->schedule.base_lr = 0.01;
+	opts->schedule.rate_scale = 1.0;
 	opts->schedule.unit_step = false;
 
 	opts->epochs = 50;
 	opts->batch_size = 256;
+	opts->lr_scaling = LR_SCALING_NONE;
+	opts->base_batch_size = 256;
 	opts->l2 = 1e-4;
 	opts->validation_fraction = 0.2;
 	opts->seed = 1;
@@ -1629,7 +1726,8 @@ OptionsDefaults(TrainOptions *opts)
  *    refused in key order.
  * 4. Read model and optimizer first, since they decide which of the other
  *    keys apply; then every other key, checking its scope, type and range.
- * 5. Check the conditions between options.
+ * 5. Check the conditions between options, and set the factor of
+ *    lr_scaling.
  *
  * The schedule's total is left at 0 ("the run's length") unless given:
  * call ScheduleResolve once the run's length is known.
@@ -1645,6 +1743,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 	JsonbIteratorToken tok;
 	JsonbValue	v;
 	int			n = 0;
+	bool		given_base = false;
 
 	/* 1 */
 	OptionsDefaults(opts);
@@ -1702,10 +1801,12 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 			continue;
 		InScope(specs[i], opts, true);
 		ParseOption(specs[i], &values[i], opts);
+		if (strcmp(specs[i]->name, "base_batch_size") == 0)
+			given_base = true;
 	}
 
 	/* 5 */
-	CheckCombinations(opts);
+	CheckCombinations(opts, given_base);
 }
 
 
@@ -1873,7 +1974,9 @@ PushSchedule(JsonbParseState **state, const LearningSchedule *s)
  * model: every supported key that applies to the chosen model and
  * optimizer, defaults included, with the schedule as an object holding
  * its name and all its parameters, and positive_class, warmup_epochs and
- * warmup_steps only if they were given (a warm-up only if not 0).
+ * warmup_steps only if they were given (a warm-up only if not 0), and
+ * lr_scaling and base_batch_size only if lr_scaling is not "none" (so
+ * that options stored before lr_scaling existed print the same).
  * Parsing the result again gives the same options.  Call ScheduleResolve
  * first, so that a schedule's total is known (it is left out while it is
  * 0).
@@ -1897,6 +2000,11 @@ OptionsToJsonb(const TrainOptions *opts)
 			continue;
 		if (spec->offset == offsetof(TrainOptions, schedule.warmup_steps) &&
 			opts->schedule.warmup_steps == 0)
+			continue;
+		/* so is a scaling of the rate */
+		if ((spec->parse == ParseLrScaling ||
+			 spec->offset == offsetof(TrainOptions, base_batch_size)) &&
+			opts->lr_scaling == LR_SCALING_NONE)
 			continue;
 
 		if (spec->rule.type != OPTION_CUSTOM)
@@ -1922,6 +2030,8 @@ OptionsToJsonb(const TrainOptions *opts)
 		else if (spec->parse == ParseDivergence)
 			PushString(&state, spec->name,
 					   opts->divergence_error ? "error" : "backoff");
+		else if (spec->parse == ParseLrScaling)
+			PushString(&state, spec->name, LrScalingName(opts->lr_scaling));
 		else if (spec->parse == ParsePositiveClass &&
 				 opts->positive_class != NULL)
 			PushString(&state, spec->name, opts->positive_class);

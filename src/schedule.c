@@ -38,6 +38,12 @@
  * so the schedule's own clock starts when the warm-up ends, and W = 0 is
  * exactly the schedule without warm-up.
  *
+ * Every rate, warm-up included, is then multiplied by rate_scale, the
+ * factor of lr_scaling (batch_size / base_batch_size, its square root, or
+ * 1; options.c computes it).  So the scaling applies to the whole curve,
+ * its floors (min_lr, end_lr) and bounds (max_lr) included, while the
+ * stored learning_rate stays as given.
+ *
  * References: cosine and cosine_restarts are SGDR (Loshchilov and Hutter,
  * "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017), in
  * the stepwise convention of PyTorch's CosineAnnealingWarmRestarts (the
@@ -383,6 +389,7 @@ ScheduleResolve(LearningSchedule *s, int epochs, int64 steps_per_epoch)
  * During a warm-up of W units the rate rises linearly to the schedule's
  * first rate, base(0) * (t + 1) / W; after it, the schedule runs on its
  * own clock, base(t - W).  W = 0 takes the second branch for every t.
+ * Either is multiplied by s->rate_scale (1 without lr_scaling).
  */
 double
 ScheduleRate(const LearningSchedule *s, int64 t)
@@ -395,8 +402,9 @@ ScheduleRate(const LearningSchedule *s, int64 t)
 
 	rate = ScheduleMethodFor(s->kind)->rate;
 	if (t < s->warmup)
-		return rate(s, 0) * ((double) (t + 1) / (double) s->warmup);
-	return rate(s, t - s->warmup);
+		return s->rate_scale * rate(s, 0) *
+			((double) (t + 1) / (double) s->warmup);
+	return s->rate_scale * rate(s, t - s->warmup);
 }
 
 /* Return the name of a schedule kind, as written in the options. */

@@ -14,9 +14,11 @@
  *	  t = epoch                            with schedule_unit "epoch"
  *
  * which is the rate the training loop uses for that update, so the
- * preview and a training run agree exactly.  With steps_per_epoch 1 there
- * is one row per epoch, step 0.  The "epochs" key of options, if any, is
- * checked like any other key but the epochs argument sets the length.
+ * preview and a training run agree exactly; that includes the factor of
+ * lr_scaling, computed from the options' batch_size and base_batch_size.
+ * With steps_per_epoch 1 there is one row per epoch, step 0.  The "epochs"
+ * key of options, if any, is checked like any other key but the epochs
+ * argument sets the length.
  *
  * This file reads no tables; the rates themselves live in schedule.c.  A
  * schedule that depends on the loss (plateau) has no preview.
