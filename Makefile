@@ -14,6 +14,7 @@ OBJS = \
 	src/features.o \
 	src/logreg.o \
 	src/train.o \
+	src/lr_find.o \
 	src/model_store.o \
 	src/score.o \
 	src/metrics.o

@@ -190,6 +190,18 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION lrml.train(text, text, text, text[], jsonb) IS
 	'train a classifier or regression model and store it as a new version';
 
+-- Trains a throwaway model on the training rows; stores nothing.
+CREATE FUNCTION lrml.lr_find(relation text, label text,
+							 features text[] DEFAULT NULL,
+							 options jsonb DEFAULT '{}')
+RETURNS TABLE (step int, lr float8, loss float8, smoothed_loss float8,
+			   suggested bool)
+AS 'MODULE_PATHNAME', 'lrml_lr_find'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.lr_find(text, text, text[], jsonb) IS
+	'run a learning-rate range test and suggest a learning rate';
+
 -- Pure: parses the options and computes rates, reads no table.
 CREATE FUNCTION lrml.schedule(options jsonb, epochs int,
 							  steps_per_epoch int DEFAULT 1)

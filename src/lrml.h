@@ -42,6 +42,9 @@
 /* Longest model name, in bytes */
 #define LRML_MAX_NAME_BYTES		1000
 
+/* Most steps of a learning-rate range test (option num_steps) */
+#define LRML_MAX_LR_FIND_STEPS	100000
+
 /* Settings and shared helpers (lrml.c) */
 extern int	lrml_memory_limit_kb;
 extern int	lrml_blas_threads;
@@ -193,6 +196,11 @@ typedef struct TrainOptions
 	int			es_patience;	/* epochs without improvement */
 	double		es_min_delta;	/* least decrease that counts */
 	bool		divergence_error;	/* divergence "error"; else back off */
+	/* the range test (lrml.lr_find) only */
+	bool		lr_find;		/* parsed for a range test */
+	double		start_lr;		/* rate of the first step */
+	double		end_lr;			/* rate of the last step */
+	int			num_steps;		/* steps, at least 2 */
 } TrainOptions;
 
 /*
@@ -364,6 +372,7 @@ extern bool OptimizerFromName(const char *name, OptimizerKind *kind);
 /* options.c */
 extern void OptionsDefaults(TrainOptions *opts);
 extern void OptionsParse(Jsonb *options, TrainOptions *opts);
+extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
 extern char *OptionsDescribeValue(JsonbValue *v);
@@ -412,7 +421,27 @@ extern Oid	ModelStoreTrainedBy(int64 id);
 extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
 							  double l2, double y_scale, int batch_size);
 
+/*
+ * The data of a training run, prepared from a relation by TrainPrepare:
+ * the rows as read (their double-precision values already freed), the
+ * model being fitted (label, classes and encoding set, no weights yet),
+ * the encoded split and the model family's Learner over it.
+ */
+typedef struct TrainInput
+{
+	RawData    *raw;
+	LrmlModel  *model;
+	TrainSet	data;
+	Learner    *learner;
+} TrainInput;
+
 /* train.c */
+extern char *TrainRequiredText(FunctionCallInfo fcinfo, int argno,
+							   const char *argname);
+extern Jsonb *TrainOptionsArg(FunctionCallInfo fcinfo, int argno);
+extern void TrainPrepare(const char *relation, const char *label,
+						 ArrayType *features, TrainOptions *opts,
+						 TrainInput *in);
 extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,

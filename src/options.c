@@ -15,6 +15,9 @@
  * its range, the optimizers or models it belongs to, and the field it
  * fills.  Every schedule parameter has one row in schedule_params[].
  * Enabling a key later is one row (and its field), not new parsing code.
+ * The range test's keys (start_lr, end_lr, num_steps) are read only by
+ * OptionsParseLrFind; OptionsParse refuses them, and OptionsToJsonb never
+ * prints them for a training call.
  * Keys, schedules and optimizers that the design names but this version
  * does not build are refused with ERRCODE_FEATURE_NOT_SUPPORTED; any other
  * unrecognized key or value with ERRCODE_INVALID_PARAMETER_VALUE, and the
@@ -83,7 +86,8 @@ typedef enum OptionScope
 {
 	SCOPE_ALL,
 	SCOPE_OPTIMIZER,			/* only with the optimizers in owners[] */
-	SCOPE_MODEL					/* only with the models in owners[] */
+	SCOPE_MODEL,				/* only with the models in owners[] */
+	SCOPE_LR_FIND				/* only in the range test, lrml.lr_find */
 } OptionScope;
 
 #define MAX_OWNERS 4
@@ -174,6 +178,7 @@ static void ParseCyclicMode(const char *subject, JsonbValue *value,
 #define FOR_ALL						SCOPE_ALL, {NULL}
 #define FOR_OPTIMIZERS(...)			SCOPE_OPTIMIZER, {__VA_ARGS__}
 #define FOR_MODELS(...)				SCOPE_MODEL, {__VA_ARGS__}
+#define FOR_LR_FIND					SCOPE_LR_FIND, {NULL}
 #define FIELD(f) \
 	offsetof(TrainOptions, f), sizeof(((TrainOptions *) NULL)->f), NULL
 #define CUSTOM(fn)					0, 0, fn
@@ -251,9 +256,13 @@ static const OptionSpec option_specs[] = {
 	NO_FIELD},
 	{"positive_threshold", false, NUMBER_RULE(RANGE_ANY, 0, 0),
 	FOR_MODELS("bpr"), NO_FIELD},
-	{"start_lr", false, NUMBER_RULE(RANGE_GT, 0, 0), FOR_ALL, NO_FIELD},
-	{"end_lr", false, NUMBER_RULE(RANGE_GT, 0, 0), FOR_ALL, NO_FIELD},
-	{"num_steps", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL, NO_FIELD}
+	/* the range test's own: lrml.train and lrml.schedule refuse them */
+	{"start_lr", true, NUMBER_RULE(RANGE_GT, 0, 0), FOR_LR_FIND,
+	FIELD(start_lr)},
+	{"end_lr", true, NUMBER_RULE(RANGE_GT, 0, 0), FOR_LR_FIND,
+	FIELD(end_lr)},
+	{"num_steps", true, INTEGER_RULE(RANGE_GE_LE, 2, LRML_MAX_LR_FIND_STEPS),
+	FOR_LR_FIND, FIELD(num_steps)}
 };
 
 #define N_OPTION_SPECS ((int) lengthof(option_specs))
@@ -1419,16 +1428,40 @@ MisplacedScheduleParam(const char *key, JsonbValue *value, Jsonb *options)
 }
 
 /*
- * Check that a key of options is a supported option; report it otherwise.
+ * Report a key of the range test given to another call.  A key that is
+ * also a schedule parameter (end_lr) is more likely a misplaced one.
+ */
+static void
+RangeTestOnly(const char *key, JsonbValue *value, Jsonb *options)
+{
+	for (int i = 0; i < N_SCHEDULE_PARAMS; i++)
+	{
+		if (strcmp(schedule_params[i].name, key) == 0)
+			MisplacedScheduleParam(key, value, options);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" applies only to lrml.lr_find", key),
+			 errdetail("\"start_lr\", \"end_lr\" and \"num_steps\" set the rates of a learning-rate range test."),
+			 errhint("Remove \"%s\", or run the range test with lrml.lr_find.",
+					 key)));
+}
+
+/*
+ * Check that a key of options is a supported option of this call (the
+ * range test if lr_find); report it otherwise.
  */
 static const OptionSpec *
-CheckKey(const char *key, JsonbValue *value, Jsonb *options)
+CheckKey(const char *key, JsonbValue *value, Jsonb *options, bool lr_find)
 {
 	const OptionSpec *spec = FindOption(key);
 	const char *valid[N_OPTION_SPECS];
 	int			n_valid = 0;
 	const char *closest;
 
+	if (spec != NULL && spec->supported && spec->scope == SCOPE_LR_FIND &&
+		!lr_find)
+		RangeTestOnly(key, value, options);
 	if (spec != NULL && spec->supported)
 		return spec;
 	if (spec != NULL)
@@ -1445,7 +1478,8 @@ CheckKey(const char *key, JsonbValue *value, Jsonb *options)
 
 	for (int i = 0; i < N_OPTION_SPECS; i++)
 	{
-		if (option_specs[i].supported)
+		if (option_specs[i].supported &&
+			(lr_find || option_specs[i].scope != SCOPE_LR_FIND))
 			valid[n_valid++] = option_specs[i].name;
 	}
 	closest = ClosestName(key, valid, n_valid);
@@ -1476,6 +1510,9 @@ InScope(const OptionSpec *spec, const TrainOptions *opts, bool report)
 
 	if (spec->scope == SCOPE_ALL)
 		return true;
+	/* CheckKey has refused these outside the range test */
+	if (spec->scope == SCOPE_LR_FIND)
+		return opts->lr_find;
 	if (spec->scope == SCOPE_OPTIMIZER)
 	{
 		what = "optimizer";
@@ -1653,6 +1690,42 @@ SetRateScale(TrainOptions *opts)
 }
 
 /*
+ * Check the options of a range test: end_lr above start_lr, and no
+ * schedule or warm-up, since the test sets the rate of every step itself.
+ * The other options are those of lrml.train; learning_rate, lr_scaling,
+ * schedule_unit, epochs, early_stopping and divergence are accepted and
+ * have no effect.
+ */
+static void
+CheckRangeTest(const TrainOptions *opts)
+{
+	const LearningSchedule *s = &opts->schedule;
+
+	if (!(opts->end_lr > opts->start_lr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"end_lr\" must be greater than \"start_lr\""),
+				 errdetail("The value given was %s, and start_lr is %s.",
+						   DoubleText(opts->end_lr),
+						   DoubleText(opts->start_lr)),
+				 errhint("\"start_lr\" defaults to 1e-07 and \"end_lr\" to 10.")));
+	if (s->kind != SCHEDULE_CONSTANT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule \"%s\" cannot be used in a learning-rate range test",
+						ScheduleName(s->kind)),
+				 errdetail("The range test raises the rate from \"start_lr\" to \"end_lr\" itself."),
+				 errhint("Remove \"schedule\", or set it to \"constant\".")));
+	if (s->warmup_epochs > 0 || s->warmup_steps > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" cannot be used in a learning-rate range test",
+						s->warmup_epochs > 0 ? "warmup_epochs" :
+						"warmup_steps"),
+				 errdetail("The range test raises the rate from \"start_lr\" to \"end_lr\" itself.")));
+}
+
+/*
  * Check the conditions that involve more than one option; given_base is
  * whether "base_batch_size" was given.
  */
@@ -1675,6 +1748,8 @@ CheckCombinations(TrainOptions *opts, bool given_base)
 	SetRateScale(opts);
 
 	FinishSchedule(&opts->schedule);
+	if (opts->lr_find)
+		CheckRangeTest(opts);
 }
 
 /*
@@ -1715,10 +1790,16 @@ OptionsDefaults(TrainOptions *opts)
 	opts->es_patience = 10;
 	opts->es_min_delta = 0.0;
 	opts->divergence_error = false;
+	opts->lr_find = false;
+	opts->start_lr = 1e-7;
+	opts->end_lr = 10.0;
+	opts->num_steps = 100;
 }
 
 /*
- * Fill opts from the jsonb object options (NULL: all defaults).
+ * Fill opts from the jsonb object options (NULL: all defaults), for a
+ * range test if lr_find: only then are start_lr, end_lr and num_steps
+ * accepted.
  *
  * 1. Fill in the defaults.
  * 2. Check that options is an object and collect its keys and values.
@@ -1727,13 +1808,13 @@ OptionsDefaults(TrainOptions *opts)
  * 4. Read model and optimizer first, since they decide which of the other
  *    keys apply; then every other key, checking its scope, type and range.
  * 5. Check the conditions between options, and set the factor of
- *    lr_scaling.
+ *    lr_scaling; for a range test, check its own (CheckRangeTest).
  *
  * The schedule's total is left at 0 ("the run's length") unless given:
  * call ScheduleResolve once the run's length is known.
  */
-void
-OptionsParse(Jsonb *options, TrainOptions *opts)
+static void
+ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 {
 	int			n_pairs;
 	char	  **keys;
@@ -1747,6 +1828,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 
 	/* 1 */
 	OptionsDefaults(opts);
+	opts->lr_find = lr_find;
 	if (options == NULL)
 		return;
 
@@ -1785,7 +1867,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 
 	/* 3 */
 	for (int i = 0; i < n; i++)
-		specs[i] = CheckKey(keys[i], &values[i], options);
+		specs[i] = CheckKey(keys[i], &values[i], options, lr_find);
 
 	/* 4 */
 	for (int i = 0; i < n; i++)
@@ -1807,6 +1889,27 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 
 	/* 5 */
 	CheckCombinations(opts, given_base);
+}
+
+/*
+ * Fill opts from the options of a training call (lrml.train,
+ * lrml.schedule); see ParseOptions.
+ */
+void
+OptionsParse(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, false);
+}
+
+/*
+ * Fill opts from the options of a learning-rate range test (lrml.lr_find):
+ * those of a training call, plus start_lr, end_lr and num_steps; see
+ * ParseOptions and CheckRangeTest.
+ */
+void
+OptionsParseLrFind(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, true);
 }
 
 

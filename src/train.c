@@ -8,9 +8,11 @@
  * optimizer step, interrupt checks, the loss watch and the per-epoch curve.  A model family (logreg.c) plugs in through a Learner
  * and never sees schedules or optimizers.
  *
- * lrml_train reads the data (dataset.c), resolves the label, splits the
- * rows, learns the encoding (features.c), trains, and stores the model
- * (model_store.c), all inside one memory context that dies with the call.
+ * TrainPrepare reads the data (dataset.c), resolves the label, splits the
+ * rows, learns the encoding (features.c) and builds the Learner; both
+ * lrml_train and the range test (lr_find.c) start from it.  lrml_train
+ * then trains and stores the model (model_store.c), all inside one memory
+ * context that dies with the call.
  * Nothing is stored unless every step succeeds; an error or a cancel
  * leaves the model tables as they were.
  *
@@ -827,10 +829,11 @@ CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
 }
 
 /*
- * Return text argument argno, failing with a clear message when NULL.
+ * Return text argument argno, failing with a clear message when NULL or
+ * empty.
  */
-static char *
-RequiredText(FunctionCallInfo fcinfo, int argno, const char *argname)
+char *
+TrainRequiredText(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	char	   *s;
 
@@ -844,6 +847,72 @@ RequiredText(FunctionCallInfo fcinfo, int argno, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be empty", argname)));
 	return s;
+}
+
+/*
+ * Return jsonb argument argno, the options of a call; NULL reads as {}.
+ */
+Jsonb *
+TrainOptionsArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												  CStringGetDatum("{}")));
+	return PG_GETARG_JSONB_P(argno);
+}
+
+/*
+ * Prepare the data of a training run into *in, in the current context.
+ *
+ * 1. Read the rows (dataset.c).
+ * 2. Resolve a classifier's label to 0/1 (or check that a linear model has
+ *	  rows).
+ * 3. Split into training and validation rows, check that the training
+ *	  rows can fit the model, encode them (features.c).
+ * 4. Build the model family's Learner.
+ *
+ * Sets opts->validation_fraction to 0 when no row validates.  lrml.train
+ * and lrml.lr_find share this, so that a range test sees exactly the
+ * training rows, in the order, that lrml.train with the same options
+ * would train on.
+ */
+void
+TrainPrepare(const char *relation, const char *label, ArrayType *features,
+			 TrainOptions *opts, TrainInput *in)
+{
+	LrmlModel  *model = palloc0(sizeof(LrmlModel));
+	RawData    *raw;
+	int64	   *order;
+	bool	   *is_train;
+	int64		n_valid;
+
+	/* 1. */
+	model->kind = opts->model;
+	model->label = pstrdup(label);
+	raw = DatasetLoad(relation, label, features, opts->model == MODEL_LINEAR);
+
+	/* 2. */
+	if (opts->model == MODEL_LOGISTIC)
+		ResolveLabels(raw, opts, model);
+	else if (raw->n_rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
+						relation, label)));
+
+	/* 3. */
+	order = SplitRows(raw, opts, opts->model == MODEL_LOGISTIC, &is_train,
+					  &n_valid);
+	CheckTrainRows(raw, is_train, n_valid, opts->model);
+	BuildTrainSet(raw, opts, order, is_train, n_valid, model, &in->data);
+	if (n_valid == 0)
+		opts->validation_fraction = 0.0;
+
+	/* 4. */
+	in->learner = LogregLearner(&in->data, opts->model, opts->l2,
+								model->y_scale, opts->batch_size);
+	in->raw = raw;
+	in->model = model;
 }
 
 /*
@@ -876,20 +945,16 @@ Datum
 lrml_train(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = RequiredText(fcinfo, 0, "model");
-	char	   *relation = RequiredText(fcinfo, 1, "relation");
-	char	   *label = RequiredText(fcinfo, 2, "label");
+	char	   *name = TrainRequiredText(fcinfo, 0, "model");
+	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
+	char	   *label = TrainRequiredText(fcinfo, 2, "label");
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
-	Jsonb	   *options;
 	TrainOptions opts;
 	MemoryContext train_cxt;
 	MemoryContext old_cxt;
-	RawData    *raw;
+	TrainInput	in;
 	LrmlModel  *model;
-	TrainSet	data;
-	int64	   *order;
-	bool	   *is_train;
-	int64		n_valid;
+	TrainSet   *data;
 	Learner    *learner;
 	double	   *theta;
 	OptimizerState *optimizer;
@@ -900,12 +965,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	int			n_epochs;
 
 	/* 1. */
-	if (PG_ARGISNULL(4))
-		options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													 CStringGetDatum("{}")));
-	else
-		options = PG_GETARG_JSONB_P(4);
-	OptionsParse(options, &opts);
+	OptionsParse(TrainOptionsArg(fcinfo, 4), &opts);
 	CheckStorable(name);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -914,41 +974,26 @@ lrml_train(PG_FUNCTION_ARGS)
 	old_cxt = MemoryContextSwitchTo(train_cxt);
 
 	/* 2. */
-	model = palloc0(sizeof(LrmlModel));
-	model->kind = opts.model;
-	model->label = label;
 	/* the stored source: query text as given, a name schema-qualified */
 	source = DatasetIsQuery(relation) ? relation : DatasetFromClause(relation);
-	raw = DatasetLoad(relation, label, features, opts.model == MODEL_LINEAR);
-	if (opts.model == MODEL_LOGISTIC)
-		ResolveLabels(raw, &opts, model);
-	else if (raw->n_rows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
-						relation, label)));
-	order = SplitRows(raw, &opts, opts.model == MODEL_LOGISTIC, &is_train,
-					  &n_valid);
-	CheckTrainRows(raw, is_train, n_valid, opts.model);
-	BuildTrainSet(raw, &opts, order, is_train, n_valid, model, &data);
+	TrainPrepare(relation, label, features, &opts, &in);
+	model = in.model;
+	data = &in.data;
+	learner = in.learner;
 
 	/* 3. */
-	if (n_valid == 0)
-		opts.validation_fraction = 0.0;
 	ScheduleResolve(&opts.schedule, opts.epochs,
-					(data.n_train + opts.batch_size - 1) / opts.batch_size);
-	learner = LogregLearner(&data, opts.model, opts.l2, model->y_scale,
-							opts.batch_size);
+					(data->n_train + opts.batch_size - 1) / opts.batch_size);
 	theta = palloc0(sizeof(double) * learner->n_params);
 	optimizer = OptimizerCreate(&opts.optimizer, learner->n_params);
 	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
-	n_epochs = TrainLoop(name, &opts, learner, data.n_train, theta, optimizer,
-			  (uint64) opts.seed, curve);
+	n_epochs = TrainLoop(name, &opts, learner, data->n_train, theta,
+						 optimizer, (uint64) opts.seed, curve);
 
 	/* 4. */
 	model->w = theta;
-	model->bias = theta[data.d];
-	metrics = BuildMetrics(raw, &data, model, &curve[n_epochs - 1]);
+	model->bias = theta[data->d];
+	metrics = BuildMetrics(in.raw, data, model, &curve[n_epochs - 1]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
 	ModelStoreSave(name, source, model, OptionsToJsonb(&opts), metrics,
