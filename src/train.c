@@ -197,17 +197,21 @@ PlateauStep(const LearningSchedule *s, LoopWatch *w, EpochRecord *rec,
 }
 
 /*
- * Apply early stopping after an epoch with validation loss m; return true
- * to stop.  An epoch improves when m < best - min_delta; its weights and
- * optimizer state are kept.  Training stops after patience epochs in a row
- * without improvement.
+ * Keep the best epoch after an epoch with validation loss m; return true
+ * when early stopping says to stop.  An epoch improves when
+ * m < best - min_delta (min_delta is 0 without early stopping); its weights
+ * and optimizer state are kept, for early stopping and for runs that
+ * backed off.  Early stopping stops after patience epochs in a row without
+ * improvement.
  */
 static bool
-EarlyStopStep(const TrainOptions *opts, LoopWatch *w, EpochRecord *rec,
+BestEpochStep(const TrainOptions *opts, LoopWatch *w, EpochRecord *rec,
 			  double m, const double *theta, const OptimizerState *optimizer,
 			  int n_params)
 {
-	if (m < w->es_best - opts->es_min_delta)
+	double		min_delta = opts->early_stopping ? opts->es_min_delta : 0.0;
+
+	if (m < w->es_best - min_delta)
 	{
 		w->es_best = m;
 		w->es_bad = 0;
@@ -216,7 +220,7 @@ EarlyStopStep(const TrainOptions *opts, LoopWatch *w, EpochRecord *rec,
 		OptimizerCopy(w->best_opt, optimizer);
 		return false;
 	}
-	if (++w->es_bad < opts->es_patience)
+	if (!opts->early_stopping || ++w->es_bad < opts->es_patience)
 		return false;
 	AddEvent(rec, "early_stop");
 	return true;
@@ -336,7 +340,8 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
  * 3. Score the validation rows; apply the plateau rule (on the validation
  *	  loss, or the training loss without validation rows) and early
  *	  stopping (validation rows only); record the epoch.
- * 4. With early stopping, give back the best epoch's weights and optimizer
+ * 4. With early stopping, or after any back-off (a run that diverged is
+ *	  unsteady), give back the best validated epoch's weights and optimizer
  *	  state when a later epoch was worse (event restored_best).
  */
 int
@@ -416,8 +421,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		if (opts->schedule.kind == SCHEDULE_PLATEAU && !diverged)
 			PlateauStep(&opts->schedule, &w, rec,
 						validating ? rec->valid_loss : rec->train_loss);
-		if (opts->early_stopping && validating && !diverged &&
-			EarlyStopStep(opts, &w, rec, rec->valid_loss, theta, optimizer,
+		if (validating && !diverged &&
+			BestEpochStep(opts, &w, rec, rec->valid_loss, theta, optimizer,
 						  n_params))
 		{
 			ReportEpoch(model_name, opts, rec, start);
@@ -427,7 +432,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	}
 
 	/* 4. */
-	if (opts->early_stopping && w.best_epoch >= 0 &&
+	if ((opts->early_stopping || w.backoffs > 0) && w.best_epoch >= 0 &&
 		w.best_epoch != n_epochs - 1)
 	{
 		memcpy(theta, w.best_theta, sizeof(double) * n_params);
@@ -439,7 +444,10 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 				 errdetail("Its validation loss, %g, was the best of the %d epochs run%s.",
 						   w.es_best, n_epochs,
 						   strstr(curve[n_epochs - 1].event, "early_stop") ?
-						   "; training stopped early" : ""),
+						   "; training stopped early" :
+						   (w.backoffs > 0 ? "; training diverged and backed off" : "")),
+				 w.backoffs > 0 && !opts->early_stopping ?
+				 errhint("Lower the learning rate to train without back-offs.") :
 				 errhint("Raise the patience of \"early_stopping\" to train longer.")));
 	}
 
