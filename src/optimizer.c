@@ -257,23 +257,14 @@ RmspropStep(OptimizerState *state, double *w, const double *grad, double lr)
 	}
 }
 
-/*----------
- * Adam (Kingma and Ba 2015, Algorithm 1), t the number of this update
- * counted from 1:
- *
- *	  m    = beta1 * m + (1 - beta1) * g
- *	  v    = beta2 * v + (1 - beta2) * g^2
- *	  mhat = m / (1 - beta1^t)
- *	  vhat = v / (1 - beta2^t)
- *	  w    = w - lr * mhat / (sqrt(vhat) + eps)
- *
- * beta1, beta2 < 1 and eps > 0 (checked by options.c) keep both divisions
- * finite.  Non-finite gradients are not checked here: they reach w, and
- * the training loop's loss check reports them.
- *----------
+/*
+ * The update of Adam and AdamW: Adam's step, then a decoupled decay of
+ * lambda * w scaled by the rate (lambda = 0 for Adam, which then computes
+ * exactly Adam's step).  See AdamStep and AdamwStep for the rules.
  */
 static void
-AdamStep(OptimizerState *state, double *w, const double *grad, double lr)
+AdamUpdate(OptimizerState *state, double *w, const double *grad, double lr,
+		   double lambda)
 {
 	double		beta1 = state->config.beta1;
 	double		beta2 = state->config.beta2;
@@ -295,8 +286,29 @@ AdamStep(OptimizerState *state, double *w, const double *grad, double lr)
 		state->v[j] = beta2 * state->v[j] + (1.0 - beta2) * g * g;
 		mhat = state->m[j] / bc1;
 		vhat = state->v[j] / bc2;
-		w[j] -= lr * mhat / (sqrt(vhat) + eps);
+		w[j] -= lr * (mhat / (sqrt(vhat) + eps) + lambda * w[j]);
 	}
+}
+
+/*----------
+ * Adam (Kingma and Ba 2015, Algorithm 1), t the number of this update
+ * counted from 1:
+ *
+ *	  m    = beta1 * m + (1 - beta1) * g
+ *	  v    = beta2 * v + (1 - beta2) * g^2
+ *	  mhat = m / (1 - beta1^t)
+ *	  vhat = v / (1 - beta2^t)
+ *	  w    = w - lr * mhat / (sqrt(vhat) + eps)
+ *
+ * beta1, beta2 < 1 and eps > 0 (checked by options.c) keep both divisions
+ * finite.  Non-finite gradients are not checked here: they reach w, and
+ * the training loop's loss check reports them.
+ *----------
+ */
+static void
+AdamStep(OptimizerState *state, double *w, const double *grad, double lr)
+{
+	AdamUpdate(state, w, grad, lr, 0.0);
 }
 
 /*----------
@@ -325,29 +337,7 @@ AdamStep(OptimizerState *state, double *w, const double *grad, double lr)
 static void
 AdamwStep(OptimizerState *state, double *w, const double *grad, double lr)
 {
-	double		beta1 = state->config.beta1;
-	double		beta2 = state->config.beta2;
-	double		eps = state->config.eps;
-	double		lambda = state->config.weight_decay;
-	double		bc1;
-	double		bc2;
-
-	/* OptimizerStep has already counted this update in state->t */
-	bc1 = 1.0 - pow(beta1, (double) state->t);
-	bc2 = 1.0 - pow(beta2, (double) state->t);
-
-	for (int j = 0; j < state->n; j++)
-	{
-		double		g = grad[j];
-		double		mhat;
-		double		vhat;
-
-		state->m[j] = beta1 * state->m[j] + (1.0 - beta1) * g;
-		state->v[j] = beta2 * state->v[j] + (1.0 - beta2) * g * g;
-		mhat = state->m[j] / bc1;
-		vhat = state->v[j] / bc2;
-		w[j] -= lr * (mhat / (sqrt(vhat) + eps) + lambda * w[j]);
-	}
+	AdamUpdate(state, w, grad, lr, state->config.weight_decay);
 }
 
 /*
