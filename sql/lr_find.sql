@@ -70,6 +70,15 @@ SELECT count(*) AS steps, count(*) FILTER (WHERE suggested) AS suggested,
        round((SELECT lr FROM churn_curve WHERE suggested)::numeric, 4) AS suggested_lr
 FROM churn_curve;
 
+-- an extreme sweep stays finite and ends exactly at end_lr
+SELECT count(*) FILTER (WHERE NOT (lr < 'Infinity' AND loss < 'Infinity' AND smoothed_loss < 'Infinity')) AS non_finite,
+       count(*) FILTER (WHERE suggested) <= 1 AS at_most_one_suggestion
+FROM lrml.lr_find(relation => 'mlc_churn', label => 'churn',
+                  options => '{"start_lr": 1e-300, "end_lr": 1e300, "num_steps": 50}');
+SELECT max(lr) = 1e300 AS ends_at_end_lr
+FROM lrml.lr_find(relation => 'mlc_churn', label => 'churn',
+                  options => '{"start_lr": 1e-300, "end_lr": 1e300, "num_steps": 2}');
+
 -- nothing is stored by a range test
 SELECT (SELECT count(*) FROM lrml.models) = models AS no_model_stored,
        (SELECT count(*) FROM lrml.training_log) = log_rows AS no_log_stored

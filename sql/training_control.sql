@@ -78,6 +78,13 @@ CREATE TABLE n0 AS SELECT (SELECT count(*) FROM lrml.models) AS models,
 -- divergence "error" fails at once, naming the epoch, the loss and the rate
 SELECT * FROM lrml.train('div_err', 'mlc_churn', 'churn', NULL,
   '{"optimizer": "sgd", "learning_rate": 1e6, "epochs": 8, "seed": 1, "divergence": "error"}');
+-- a run in which every epoch diverged stores nothing
+SELECT * FROM lrml.train('div_all', 'mlc_churn', 'churn', NULL,
+  '{"optimizer": "sgd", "learning_rate": 1e308, "epochs": 3}');
+-- a schedule whose rate overflows fails, in training and in the preview
+SELECT * FROM lrml.train('rate_inf', 'flat40', 'churned', ARRAY['x1'],
+  '{"epochs": 3, "schedule": {"name": "step", "step_size": 1, "gamma": 1e308}}');
+SELECT * FROM lrml.schedule('{"schedule": {"name": "cyclic", "max_lr": 1, "step_size": 1, "mode": "exp_range", "gamma": 1e300}}', 4);
 -- bad options of the loop's own control
 SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"divergence": "explode"}');
 SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"early_stopping": 3}');

@@ -71,8 +71,9 @@ LrFindErrorCallback(void *arg)
  * With N = num_steps, step i = 0 .. N - 1:
  *
  *	  lr_i       = start_lr * (end_lr / start_lr)^(i / (N - 1))
- *	               (computed as start_lr * exp(i / (N - 1) * ln(ratio)),
- *	               which cannot overflow)
+ *	               (computed as exp(ln(start_lr) + i / (N - 1) *
+ *	               ln(ratio)), which cannot overflow, and exactly end_lr
+ *	               at the last step)
  *	  loss_i     = mean loss of mini-batch i mod n_batches, before the
  *	               update
  *	  avg_i      = beta * avg_(i-1) + (1 - beta) * loss_i,  avg_(-1) = 0
@@ -113,8 +114,10 @@ RangeTest(const TrainOptions *opts, const Learner *learner, int64 n_train,
 
 		CHECK_FOR_INTERRUPTS();
 		fc->step = i;
-		lr = opts->start_lr *
-			exp(log_ratio * i / (double) (opts->num_steps - 1));
+		/* in the log domain, so that no step overflows; the last is end_lr */
+		lr = (i == opts->num_steps - 1) ? opts->end_lr :
+			exp(log(opts->start_lr) +
+				log_ratio * i / (double) (opts->num_steps - 1));
 		loss = learner->batch_gradient(learner->arg, first, rows, theta,
 									   grad);
 		if (!isfinite(loss))

@@ -395,6 +395,7 @@ double
 ScheduleRate(const LearningSchedule *s, int64 t)
 {
 	ScheduleRateFunc rate;
+	double		r;
 
 	if (t < 0)
 		elog(ERROR, "learning rate requested for negative step " INT64_FORMAT,
@@ -402,9 +403,21 @@ ScheduleRate(const LearningSchedule *s, int64 t)
 
 	rate = ScheduleMethodFor(s->kind)->rate;
 	if (t < s->warmup)
-		return s->rate_scale * rate(s, 0) *
+		r = s->rate_scale * rate(s, 0) *
 			((double) (t + 1) / (double) s->warmup);
-	return s->rate_scale * rate(s, t - s->warmup);
+	else
+		r = s->rate_scale * rate(s, t - s->warmup);
+
+	/* parameters such as a huge gamma can push the rate past double */
+	if (!isfinite(r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("learning rate of schedule \"%s\" is out of range at step " INT64_FORMAT,
+						ScheduleName(s->kind), t),
+				 errdetail("The schedule's parameters make the rate %s.",
+						   isnan(r) ? "NaN" : "infinite"),
+				 errhint("Lower \"gamma\", the learning rate or its scaling.")));
+	return r;
 }
 
 /* Return the name of a schedule kind, as written in the options. */

@@ -333,16 +333,18 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
  *	  generator, and run them (RunEpoch): the rate of an update is the
  *	  scheduled rate (t = epoch, or the update count with schedule_unit
  *	  "step") times the watch's factor.
- * 2. The epoch diverged if a loss or weight is not finite, or its training
- *	  loss is more than EXPLODE_FACTOR times the loss of the very first
- *	  batch; then back off (BackOff).  Otherwise its state becomes the last
- *	  good one.
- * 3. Score the validation rows; apply the plateau rule (on the validation
- *	  loss, or the training loss without validation rows) and early
- *	  stopping (validation rows only); record the epoch.
- * 4. With early stopping, or after any back-off (a run that diverged is
- *	  unsteady), give back the best validated epoch's weights and optimizer
- *	  state when a later epoch was worse (event restored_best).
+ * 2. Score the validation rows.  The epoch diverged if a loss (training
+ *	  or validation) or weight is not finite, or its training loss is more
+ *	  than EXPLODE_FACTOR times the loss of the very first batch; then back
+ *	  off (BackOff) and score the restored state.  Otherwise its state
+ *	  becomes the last good one.
+ * 3. Apply the plateau rule (on the validation loss, or the training loss
+ *	  without validation rows) and early stopping (validation rows only);
+ *	  record the epoch.
+ * 4. A run in which every epoch diverged fails.  With early stopping, or
+ *	  after any back-off (a run that diverged is unsteady), give back the
+ *	  best validated epoch's weights and optimizer state when a later epoch
+ *	  was worse (event restored_best).
  */
 int
 TrainLoop(const char *model_name, const TrainOptions *opts,
@@ -360,6 +362,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	pg_prng_state rng;
 	int64		updates = 0;
 	int			n_epochs = 0;
+	int			n_good = 0;
 	LoopWatch	w;
 	TrainContext tc;
 	ErrorContextCallback callback;
@@ -399,25 +402,37 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 			if (!isfinite(theta[k]))
 				diverged = true;
 		rec->train_loss = isfinite(loss) ? loss : get_float8_nan();
+		rec->valid_loss = get_float8_nan();
+		rec->valid_metric = get_float8_nan();
+		if (!diverged && validating)
+		{
+			/* weights too large to score the validation rows diverged too */
+			learner->validate(learner->arg, theta, &rec->valid_loss,
+							  &rec->valid_metric);
+			if (!isfinite(rec->valid_loss))
+			{
+				diverged = true;
+				loss = rec->valid_loss;
+			}
+		}
 		if (diverged)
+		{
 			BackOff(opts, &w, rec, updates, loss, rate, theta, optimizer,
 					n_params);
+			if (validating)
+				learner->validate(learner->arg, theta, &rec->valid_loss,
+								  &rec->valid_metric);
+		}
 		else
 		{
 			memcpy(w.good_theta, theta, sizeof(double) * n_params);
 			OptimizerCopy(w.good_opt, optimizer);
+			n_good++;
 		}
 
 		/* 3. */
-		rec->valid_loss = get_float8_nan();
-		rec->valid_metric = get_float8_nan();
-		if (validating)
-		{
-			learner->validate(learner->arg, theta, &rec->valid_loss,
-							  &rec->valid_metric);
-			if (!isfinite(rec->valid_loss))
-				ReportValidLoss(epoch, rec->valid_loss);
-		}
+		if (validating && !isfinite(rec->valid_loss))
+			ReportValidLoss(epoch, rec->valid_loss);
 		if (opts->schedule.kind == SCHEDULE_PLATEAU && !diverged)
 			PlateauStep(&opts->schedule, &w, rec,
 						validating ? rec->valid_loss : rec->train_loss);
@@ -432,6 +447,14 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	}
 
 	/* 4. */
+	if (n_good == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("training diverged in every epoch"),
+				 errdetail_plural("The %d epoch run backed off; nothing was learned.",
+								  "All %d epochs run backed off; nothing was learned.",
+								  n_epochs, n_epochs),
+				 errhint("Lower the learning rate or use a decaying schedule.")));
 	if ((opts->early_stopping || w.backoffs > 0) && w.best_epoch >= 0 &&
 		w.best_epoch != n_epochs - 1)
 	{
