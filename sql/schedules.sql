@@ -84,7 +84,8 @@ SELECT m.mode, array_agg(lr ORDER BY epoch) AS lr
 FROM (VALUES ('triangular'), ('triangular2'), ('exp_range')) AS m(mode),
 	 LATERAL lrml.schedule(jsonb_build_object('learning_rate', 0.1,
 		'schedule', jsonb_build_object('name', 'cyclic', 'max_lr', 0.5, 'step_size', 2,
-									   'mode', m.mode, 'gamma', 0.9)), 9)
+									   'mode', m.mode)
+		|| CASE WHEN m.mode = 'exp_range' THEN '{"gamma": 0.9}'::jsonb ELSE '{}' END), 9)
 GROUP BY m.mode ORDER BY m.mode;
 -- an explicit base_lr wins over learning_rate
 SELECT array_agg(lr ORDER BY epoch) AS lr

@@ -392,6 +392,7 @@ SELECT lrml.predict('sc_spend', t) FROM (SELECT -1e150 AS tenure, 'plus' AS plan
 ROLLBACK;
 
 -- errors: arrays that do not fit the model
+SELECT lrml.predict('sc_churn', ARRAY[8, 33.25, 1.1, 0, 0, 7, 0, 0]);
 SELECT lrml.predict('sc_churn', ARRAY[8, 33.25, 1.1, 0, 0, 1, 0]);
 SELECT lrml.predict('sc_churn', ARRAY[]::float8[]);
 SELECT lrml.predict('sc_churn', ARRAY[[8, 33.25, 1.1, 0], [0, 1, 0, 0]]);

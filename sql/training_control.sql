@@ -95,6 +95,8 @@ SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"patience": 
 SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"schedule": {"name": "plateau", "factor": 1}}');
 SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"schedule": {"name": "plateau", "patience": -1}}');
 SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"verbose": "yes"}');
+SELECT * FROM lrml.train('bad', 'flat40', 'churned', ARRAY['x1'], '{"schedule": {"name": "plateau", "min_lr": 1}}');
+SELECT * FROM lrml.schedule('{"schedule": {"name": "cyclic", "max_lr": 0.1, "mode": "triangular2", "gamma": 5}}', 3);
 SELECT (SELECT count(*) FROM lrml.models) = models AS no_model_stored,
        (SELECT count(*) FROM lrml.training_log) = log_rows AS no_log_stored
 FROM n0;

@@ -1593,11 +1593,13 @@ CheckAtMostRate(const LearningSchedule *s, const char *key, double value)
  * Check a schedule's parameters against each other and the learning rate,
  * and fill in the defaults that depend on them:
  *
- *	  cosine, cosine_restarts  min_lr <= learning_rate
+ *	  cosine, cosine_restarts, min_lr <= learning_rate
+ *	  plateau
  *	  polynomial               end_lr <= learning_rate
  *	  multistep                milestones must be given
  *	  cyclic                   base_lr defaults to learning_rate; max_lr
- *	                           must be given, greater than base_lr
+ *	                           must be given, greater than base_lr; gamma
+ *	                           only with mode exp_range
  *	  one_cycle                max_lr defaults to learning_rate
  *	  warm-up                  at most one of warmup_epochs and
  *	                           warmup_steps; warmup_steps needs
@@ -1608,7 +1610,8 @@ FinishSchedule(LearningSchedule *s)
 {
 	const char *name = ScheduleName(s->kind);
 
-	if (s->kind == SCHEDULE_COSINE || s->kind == SCHEDULE_COSINE_RESTARTS)
+	if (s->kind == SCHEDULE_COSINE || s->kind == SCHEDULE_COSINE_RESTARTS ||
+		s->kind == SCHEDULE_PLATEAU)
 		CheckAtMostRate(s, "min_lr", s->min_lr);
 	if (s->kind == SCHEDULE_POLYNOMIAL)
 		CheckAtMostRate(s, "end_lr", s->end_lr);
@@ -1630,6 +1633,13 @@ FinishSchedule(LearningSchedule *s)
 					 errmsg("schedule \"%s\" requires parameter \"max_lr\"",
 							name),
 					 errhint("Give the upper bound of the cycle, for example {\"name\": \"cyclic\", \"max_lr\": 0.1}; \"base_lr\" defaults to the learning rate.")));
+		if (s->gamma != 1.0 && s->cyclic_mode != CYCLIC_EXP_RANGE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"gamma\" of schedule \"%s\" applies only to mode \"exp_range\"",
+							name),
+					 errdetail("The value given was %s.", DoubleText(s->gamma)),
+					 errhint("Remove \"gamma\", or set \"mode\" to \"exp_range\".")));
 		if (!(s->max_lr > s->cyclic_base_lr))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -1090,6 +1090,13 @@ lrml_predict_array(PG_FUNCTION_ARGS)
 							v, col->name),
 					 errdetail("Input %d of the array belongs to column \"%s\". lrml accepts numbers up to %g in magnitude.",
 							   j + 1, col->name, LRML_MAX_ABS_VALUE)));
+		if (col->kind == FEATURE_CATEGORICAL && v != 0.0 && v != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("input %d of model \"%s\" must be 0 or 1",
+							j + 1, cm->stored->name),
+					 errdetail("Input %d is a category indicator of column \"%s\"; the value given was %g.",
+							   j + 1, col->name, v)));
 		z += cm->wf[j] * (v - enc->center[j]);
 	}
 	PG_RETURN_FLOAT8(ScoreOutput(cm, z));
