@@ -205,6 +205,8 @@ SELECT * FROM lrml.train('m13', 'SELECT 1.0 AS x, true AS y UNION ALL SELECT 2.0
 -- the memory limit turns a large training into an error
 SET lrml.memory_limit = '1MB';
 SELECT * FROM lrml.train('big', 'SELECT g::float8 AS a, g::float8 AS b, g % 2 = 0 AS y FROM generate_series(1, 100000) g', 'y', NULL, '{}');
+-- distinct category texts count against the limit too
+SELECT * FROM lrml.train('bigtext', 'SELECT repeat(''x'', 5000) || g AS c, g % 2 = 0 AS y FROM generate_series(1, 400) g', 'y', NULL, '{}');
 RESET lrml.memory_limit;
 -- a cancelled training stores nothing
 \set VERBOSITY terse

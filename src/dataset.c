@@ -348,7 +348,7 @@ ReportColumnType(const char *relation, const char *column, Oid typid,
  */
 static int32
 CodeFor(HTAB *table, const char *str, int *n_codes, char ***code_text,
-		int *code_cap)
+		int *code_cap, Size *text_bytes)
 {
 	CodeEntry  *entry;
 	bool		found;
@@ -356,6 +356,10 @@ CodeFor(HTAB *table, const char *str, int *n_codes, char ***code_text,
 	entry = hash_search(table, &str, HASH_ENTER, &found);
 	if (!found)
 	{
+		/* distinct texts count against the memory limit too */
+		*text_bytes = add_size(*text_bytes, strlen(str) + 1 +
+							   sizeof(CodeEntry) + sizeof(char *));
+		DatasetCheckMemory(*text_bytes);
 		entry->key = MemoryContextStrdup(GetMemoryChunkContext(*code_text),
 										 str);
 		entry->code = (*n_codes)++;
@@ -428,7 +432,7 @@ GrowRows(RawData *raw, int64 *capacity, int64 need)
 	while (cap < need)
 		cap *= 2;
 	row_bytes += sizeof(double) * raw->n_columns;
-	DatasetCheckMemory(mul_size(cap, row_bytes));
+	DatasetCheckMemory(add_size(mul_size(cap, row_bytes), raw->text_bytes));
 
 	raw->values = repalloc_huge(raw->values,
 								mul_size(mul_size(cap, raw->n_columns),
@@ -461,7 +465,7 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 			char	   *str = DatasetTextValue(value, lc->base_typid, &lc->outfunc);
 
 			*out = CodeFor(lc->codes, str, &col->n_codes, &col->code_text,
-						   &lc->code_cap);
+						   &lc->code_cap, &raw->text_bytes);
 			if (col->n_codes > LRML_MAX_CATEGORIES)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

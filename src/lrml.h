@@ -312,6 +312,7 @@ typedef struct RawData
 	RawColumn  *columns;
 	int64		n_rows;			/* rows with a non-NULL label */
 	int64		n_null_label;	/* rows skipped for a NULL label */
+	Size		text_bytes;		/* memory held by distinct category texts */
 	double	   *values;			/* n_rows x n_columns, row-major */
 	double	   *y;				/* linear: the value; else a label code */
 	int			n_label_values; /* logistic: distinct labels (capped) */
