@@ -7,9 +7,10 @@
  * relation argument (a name, resolved like regclass, or the text of one
  * read-only query), checks the column types, and streams the rows into
  * compact column arrays (RawData) through a receiver that reads each row
- * from the executor's slot, so no tuple is copied on the way.  NaN and infinite values
- * are rejected here; NULL features are kept (as NaN or code -1) for
- * features.c to impute, and rows with a NULL label are skipped and counted.
+ * from the executor's slot, so no tuple is copied on the way.  NaN and
+ * infinite values are rejected here; NULL features are kept (as NaN or
+ * code -1) for features.c to impute, and rows with a NULL label are
+ * skipped and counted.
  * It knows nothing about models, encodings or optimizers.
  *
  * The returned RawData is allocated in the caller's memory context; the
@@ -196,6 +197,7 @@ DatasetFromClause(const char *relation)
 	RangeVar   *rv;
 	Oid			relid;
 	char		relkind;
+	char	   *nspname;
 
 	/* the newline ends a trailing "--" comment of the query text */
 	if (DatasetIsQuery(relation))
@@ -211,8 +213,8 @@ DatasetFromClause(const char *relation)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table or view", relation)));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	return quote_qualified_identifier(nspname, get_rel_name(relid));
 }
 
 /*

@@ -233,7 +233,8 @@ LogregValidate(void *arg, const double *theta, double *loss, double *metric)
 /*
  * Return a Learner for a logistic or linear model over data.
  *
- * Buffers are sized for the larger of a batch and a validation chunk.  Everything lives in the current context.
+ * Buffers are sized for the larger of a batch and a validation chunk.
+ * Everything lives in the current context.
  */
 Learner *
 LogregLearner(const TrainSet *data, ModelKind kind, double l2,

@@ -321,8 +321,9 @@ typedef struct RawData
 
 /*
  * Encoded training data: rows 0 .. n_train - 1 train, in an order shuffled
- * once by the seed, and the next n_valid rows validate.  y is 0/1 for classifiers and the standardized target for
- * linear models; a classifier's row of class y weighs class_weight[y].
+ * once by the seed, and the next n_valid rows validate.  y is 0/1 for
+ * classifiers and the standardized target for linear models; a
+ * classifier's row of class y weighs class_weight[y].
  */
 typedef struct TrainSet
 {

@@ -5,16 +5,17 @@
  *
  * TrainLoop owns what is common to all gradient training: mini-batches
  * in a seeded random order each epoch, the learning-rate schedule, the
- * optimizer step, interrupt checks, the loss watch and the per-epoch curve.  A model family (logreg.c) plugs in through a Learner
- * and never sees schedules or optimizers.
+ * optimizer step, interrupt checks, the per-epoch curve, and the loop's
+ * watch over itself (divergence back-off, plateau cuts, early stopping).
+ * A model family (logreg.c) plugs in through a Learner and never sees
+ * schedules or optimizers.
  *
  * TrainPrepare reads the data (dataset.c), resolves the label, splits the
  * rows, learns the encoding (features.c) and builds the Learner; both
  * lrml_train and the range test (lr_find.c) start from it.  lrml_train
  * then trains and stores the model (model_store.c), all inside one memory
- * context that dies with the call.
- * Nothing is stored unless every step succeeds; an error or a cancel
- * leaves the model tables as they were.
+ * context that dies with the call.  Nothing is stored unless every step
+ * succeeds; an error or a cancel leaves the model tables as they were.
  *
  * src/train.c
  *
