@@ -60,7 +60,7 @@ Scores(Logreg *lr, int64 first, int n, const double *theta)
 
 	for (int k = 0; k < d; k++)
 		lr->wf[k] = (float) theta[k];
-	LinalgGemvF4(n, d, lr->data->X + first * d, lr->wf, lr->zf);
+	LinalgGemvF4(n, d, lr->data->X + first * d, false, lr->wf, lr->zf);
 }
 
 /* Rows of one class whose (1 + e) factors are multiplied before a log */
@@ -173,7 +173,7 @@ LogregBatchGradient(void *arg, int64 first, int n, const double *theta,
 	}
 
 	/* 3. */
-	LinalgGemvTF4(n, d, data->X + first * d, lr->zf, lr->gf);
+	LinalgGemvF4(n, d, data->X + first * d, true, lr->zf, lr->gf);
 	for (int k = 0; k < d; k++)
 		grad[k] = lr->gf[k] + lr->l2 * theta[k];
 	grad[d] = gb;

@@ -364,7 +364,6 @@ extern bool ScheduleFromName(const char *name, ScheduleKind *kind);
 extern OptimizerState *OptimizerCreate(const OptimizerConfig *config, int n);
 extern void OptimizerStep(OptimizerState *state, double *w, const double *grad,
 						  double lr);
-extern void OptimizerReset(OptimizerState *state);
 extern void OptimizerCopy(OptimizerState *dst, const OptimizerState *src);
 extern void OptimizerWrite(StringInfo buf, const OptimizerState *state);
 extern OptimizerState *OptimizerRead(StringInfo buf);
@@ -412,7 +411,6 @@ extern int32 ModelStoreSave(const char *name, const char *source,
 							const LrmlModel *model, Jsonb *options,
 							Jsonb *metrics, bytea *optimizer_state,
 							const EpochRecord *curve, int n_epochs);
-extern StoredModel *ModelStoreLoad(const char *name, MemoryContext mcxt);
 extern void ModelStoreCheckWritable(const char *name);
 extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
@@ -451,16 +449,8 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 
 /* linalg.c */
 extern void LinalgSetThreads(int n);
-extern void LinalgGemvF8(int m, int n, const double *A, const double *x,
-						 double *y);
-extern void LinalgGemvTF8(int m, int n, const double *A, const double *x,
-						  double *y);
-extern void LinalgGemvF4(int m, int n, const float *A, const float *x,
-						 float *y);
-extern void LinalgGemvTF4(int m, int n, const float *A, const float *x,
-						  float *y);
-extern double LinalgDot(int n, const double *x, const double *y);
-extern void LinalgAxpy(int n, double a, const double *x, double *y);
+extern void LinalgGemvF4(int m, int n, const float *A, bool transpose,
+						 const float *x, float *y);
 
 /* metrics.c */
 extern double MetricAuc(const double *score, const double *y, int64 n);
@@ -486,7 +476,7 @@ extern double MetricRmse(const double *pred, const double *y, int64 n);
 extern double MetricMae(const double *pred, const double *y, int64 n);
 extern double MetricR2(const double *pred, const double *y, int64 n);
 
-/* Numerically stable logistic function and log(1 + exp(z)). */
+/* Numerically stable logistic function. */
 static inline double
 LrmlSigmoid(double z)
 {
@@ -498,14 +488,6 @@ LrmlSigmoid(double z)
 
 		return e / (1.0 + e);
 	}
-}
-
-static inline double
-LrmlLog1pExp(double z)
-{
-	if (z > 0)
-		return z + log1p(exp(-z));
-	return log1p(exp(z));
 }
 
 #endif							/* LRML_H */

@@ -915,25 +915,6 @@ ModelStoreTrainedBy(int64 id)
 }
 
 /*
- * Load the deployed version of a model (the pinned one, else the newest)
- * into a StoredModel allocated in mcxt.
- */
-StoredModel *
-ModelStoreLoad(const char *name, MemoryContext mcxt)
-{
-	StoredModel *stored;
-	int32		version;
-	Oid			store_relid;
-	int64		id;
-
-	SPI_connect();
-	id = LookupDeployed(name, &version, &store_relid);
-	stored = FetchById(id, mcxt);
-	SPI_finish();
-	return stored;
-}
-
-/*
  * Fail unless version of the model exists.  SPI must be connected.
  */
 static void

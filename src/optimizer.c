@@ -379,21 +379,6 @@ OptimizerStep(OptimizerState *state, double *w, const double *grad,
 }
 
 /*
- * Forget all updates: zero the moments and the update count.
- */
-void
-OptimizerReset(OptimizerState *state)
-{
-	Size		size = mul_size((Size) state->n, sizeof(double));
-
-	state->t = 0;
-	if (state->m != NULL)
-		memset(state->m, 0, size);
-	if (state->v != NULL)
-		memset(state->v, 0, size);
-}
-
-/*
  * Copy the state src into dst, which must have been created for the same
  * optimizer and vector length (for example from a snapshot of dst).
  */
