@@ -443,8 +443,6 @@ GrowRows(RawData *raw, int64 *capacity, int64 need)
 	*capacity = cap;
 }
 
-static void ReportBadValue(const char *column, double v);
-
 /*
  * Store one feature value of row i.
  */
@@ -488,42 +486,10 @@ StoreValue(RawData *raw, LoadColumn *lc, int j, int64 i, Datum value,
 		*out = DatumGetBool(value) ? 1.0 : 0.0;
 		return;
 	}
-	/* the common types inline; the rest through the general conversion */
-	if (lc->base_typid == FLOAT8OID)
-		v = DatumGetFloat8(value);
-	else if (lc->base_typid == INT4OID)
-		v = DatumGetInt32(value);
-	else
-		v = FeatureDatumToDouble(value, lc->base_typid);
+	v = FeatureDatumToDouble(value, lc->base_typid);
 	if (unlikely(!(fabs(v) <= LRML_MAX_ABS_VALUE)))
-		ReportBadValue(col->name, v);
+		FeatureRejectNumber(col->name, v);
 	*out = v;
-}
-
-/*
- * Fail for a feature value that is NaN, infinite, or beyond float4.
- */
-static void
-ReportBadValue(const char *column, double v)
-{
-	if (isnan(v) || isinf(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\" contains the value %s", column,
-						isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity")),
-				 errdetail("Values must be finite numbers or NULL.")));
-	/* a numeric beyond double range arrives as the largest double */
-	if (fabs(v) == DBL_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("a value of column \"%s\" is out of range", column),
-				 errdetail("lrml accepts numbers up to %g in magnitude.",
-						   LRML_MAX_ABS_VALUE)));
-	ereport(ERROR,
-			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("value %g of column \"%s\" is out of range", v, column),
-			 errdetail("lrml accepts numbers up to %g in magnitude.",
-					   LRML_MAX_ABS_VALUE)));
 }
 
 /*
@@ -540,7 +506,7 @@ LabelText(Datum value, LoadColumn *lab, const char *label)
 
 		/* a real number as PostgreSQL shows it: 0.1, not 0.100000001 */
 		if (isnan(f) || isinf(f))
-			ReportBadValue(label, f);
+			FeatureRejectNumber(label, f);
 		float_to_shortest_decimal_buf(f, buf);
 		return buf;
 	}
@@ -550,7 +516,7 @@ LabelText(Datum value, LoadColumn *lab, const char *label)
 		StringInfoData buf;
 
 		if (isnan(v))
-			ReportBadValue(label, v);
+			FeatureRejectNumber(label, v);
 		initStringInfo(&buf);
 		LrmlAppendJsonNumber(&buf, v);
 		return buf.data;
@@ -572,7 +538,7 @@ StoreLabel(RawData *raw, LoadColumn *lab, bool numeric_label, int64 i,
 		double		v = FeatureDatumToDouble(value, lab->base_typid);
 
 		if (!(fabs(v) <= LRML_MAX_ABS_VALUE))
-			ReportBadValue(raw->label, v);
+			FeatureRejectNumber(raw->label, v);
 		raw->y[i] = v;
 	}
 	else

@@ -82,45 +82,48 @@ FeatureKindForType(Oid typid)
 }
 
 /*
- * Convert a value of a numeric type (base type given) to double.
+ * Convert a numeric to double.  NaN and infinities convert as such; a
+ * value beyond double becomes the largest double, for the caller's range
+ * check to report with the column's name.
  */
 double
-FeatureDatumToDouble(Datum value, Oid typid)
+FeatureNumericToDouble(Datum value)
 {
-	switch (typid)
-	{
-		case INT2OID:
-			return (double) DatumGetInt16(value);
-		case INT4OID:
-			return (double) DatumGetInt32(value);
-		case INT8OID:
-			return (double) DatumGetInt64(value);
-		case FLOAT4OID:
-			return (double) DatumGetFloat4(value);
-		case FLOAT8OID:
-			return DatumGetFloat8(value);
-		case NUMERICOID:
-			/*
-			 * NaN and infinities convert as such; a value beyond double
-			 * becomes the largest double, for the caller's range check to
-			 * report with the column's name.
-			 */
-			{
-				double		v;
+	double		v;
 
-				if (numeric_is_inf(DatumGetNumeric(value)))
-					return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-															  value));
-				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-													   value));
-				return isinf(v) ? copysign(DBL_MAX, v) : v;
-			}
-		case BOOLOID:
-			return DatumGetBool(value) ? 1.0 : 0.0;
-		default:
-			elog(ERROR, "unexpected numeric feature type: %u", typid);
-	}
-	return 0.0;					/* keep compiler quiet */
+	if (numeric_is_inf(DatumGetNumeric(value)))
+		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
+	v = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   value));
+	return isinf(v) ? copysign(DBL_MAX, v) : v;
+}
+
+/*
+ * Fail for a number of a column (feature or label) that lrml does not
+ * accept: NaN, an infinity, or beyond LRML_MAX_ABS_VALUE in magnitude.
+ * Callers test with !(fabs(v) <= LRML_MAX_ABS_VALUE), which NaN fails.
+ */
+void
+FeatureRejectNumber(const char *column, double v)
+{
+	if (isnan(v) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("column \"%s\" contains the value %s", column,
+						isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity")),
+				 errdetail("Values must be finite numbers or NULL.")));
+	/* a numeric beyond double range arrives as the largest double */
+	if (fabs(v) == DBL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a value of column \"%s\" is out of range", column),
+				 errdetail("lrml accepts numbers up to %g in magnitude.",
+						   LRML_MAX_ABS_VALUE)));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("value %g of column \"%s\" is out of range", v, column),
+			 errdetail("lrml accepts numbers up to %g in magnitude.",
+					   LRML_MAX_ABS_VALUE)));
 }
 
 static int
@@ -155,61 +158,6 @@ NullCategory(const FeatureColumn *col)
 	int			n = col->n_categories;
 
 	return (n > 0 && col->categories[n - 1] == NULL) ? n - 1 : -1;
-}
-
-/*
- * Write the raw (unscaled) inputs of one column value into x.
- *
- * x[col->offset .. col->offset + col->width - 1] receive the value: a
- * number (NULL becomes col->fill) or a one-hot category.  typid is the
- * value's type; outfunc its output function (used for enums and other
- * non-text categorical types; may be NULL for text types).
- */
-void
-FeatureEncodeValue(const FeatureColumn *col, Datum value, bool isnull,
-				   Oid typid, FmgrInfo *outfunc, double *x)
-{
-	double	   *out = x + col->offset;
-
-	if (col->kind == FEATURE_CATEGORICAL)
-	{
-		int			idx;
-
-		memset(out, 0, sizeof(double) * col->width);
-		if (isnull)
-			idx = NullCategory(col);
-		else
-		{
-			char	   *str = DatasetTextValue(value, typid, outfunc);
-
-			idx = FeatureCategoryIndex(col, str);
-			pfree(str);
-		}
-		if (idx >= 0)
-			out[idx] = 1.0;
-		return;
-	}
-
-	if (isnull)
-	{
-		out[0] = col->fill;
-		return;
-	}
-	out[0] = FeatureDatumToDouble(value, typid);
-	if (isnan(out[0]) || isinf(out[0]))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\" contains the value %s", col->name,
-						isnan(out[0]) ? "NaN" :
-						(out[0] > 0 ? "Infinity" : "-Infinity")),
-				 errdetail("Features must be finite numbers or NULL.")));
-	if (!(fabs(out[0]) <= LRML_MAX_ABS_VALUE))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("value %g of column \"%s\" is out of range",
-						out[0], col->name),
-				 errdetail("lrml accepts numbers up to %g in magnitude.",
-						   LRML_MAX_ABS_VALUE)));
 }
 
 /*

@@ -18,6 +18,7 @@
 
 #include <math.h>
 
+#include "catalog/pg_type_d.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
 #include "lib/stringinfo.h"
@@ -380,11 +381,9 @@ extern char *OptionsDescribeValue(JsonbValue *v);
 
 /* features.c */
 extern FeatureKind FeatureKindForType(Oid typid);
-extern double FeatureDatumToDouble(Datum value, Oid typid);
+extern double FeatureNumericToDouble(Datum value);
+extern void FeatureRejectNumber(const char *column, double v) pg_attribute_noreturn();
 extern int	FeatureCategoryIndex(const FeatureColumn *col, const char *value);
-extern void FeatureEncodeValue(const FeatureColumn *col, Datum value,
-							   bool isnull, Oid typid, FmgrInfo *outfunc,
-							   double *x);
 extern void FeatureCheckType(const FeatureColumn *col, Oid typid);
 extern void FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc);
 extern FeatureEncoding *FeatureEncodingRead(StringInfo buf);
@@ -475,6 +474,37 @@ extern double MetricF1(const MetricCounts *c);
 extern double MetricRmse(const double *pred, const double *y, int64 n);
 extern double MetricMae(const double *pred, const double *y, int64 n);
 extern double MetricR2(const double *pred, const double *y, int64 n);
+
+/*
+ * Convert a value of a numeric or boolean base type to double.  The common
+ * types convert inline, since loading and scoring do it for every value;
+ * a NaN, an infinity or a number beyond LRML_MAX_ABS_VALUE is the
+ * caller's to refuse (FeatureRejectNumber).
+ */
+static inline double
+FeatureDatumToDouble(Datum value, Oid typid)
+{
+	switch (typid)
+	{
+		case FLOAT8OID:
+			return DatumGetFloat8(value);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(value);
+		case INT2OID:
+			return (double) DatumGetInt16(value);
+		case INT4OID:
+			return (double) DatumGetInt32(value);
+		case INT8OID:
+			return (double) DatumGetInt64(value);
+		case BOOLOID:
+			return DatumGetBool(value) ? 1.0 : 0.0;
+		case NUMERICOID:
+			return FeatureNumericToDouble(value);
+		default:
+			elog(ERROR, "unexpected numeric feature type: %u", typid);
+	}
+	return 0.0;					/* keep compiler quiet */
+}
 
 /* Numerically stable logistic function. */
 static inline double

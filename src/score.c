@@ -91,20 +91,6 @@
 /* Rows fetched from the evaluation cursor at a time */
 #define EVALUATE_BATCH_ROWS 1000
 
-/* How one feature value is read from its column */
-typedef enum ValueReader
-{
-	READ_FLOAT8,
-	READ_FLOAT4,
-	READ_INT2,
-	READ_INT4,
-	READ_INT8,
-	READ_BOOL,
-	READ_NUMERIC,				/* any other numeric type, via features.c */
-	READ_TEXT,					/* categorical text, varchar, char(n) */
-	READ_OUTPUT					/* categorical via the output function */
-} ValueReader;
-
 /*
  * A decoded model, ready to score.  Everything hangs off mcxt.
  */
@@ -138,12 +124,11 @@ typedef struct ColumnMap
 	const FeatureColumn *col;
 	int			attnum;			/* 1-based attribute number */
 	Oid			typid;			/* base type of the attribute */
-	ValueReader reader;
 	double		w;				/* numeric, boolean: wf of the input */
 	double		center;			/* numeric, boolean: its input's center */
 	const double *wf;			/* categorical: wf of its first input */
 	int			null_category;	/* categorical: NULL category or -1 */
-	FmgrInfo	outfunc;		/* READ_OUTPUT */
+	FmgrInfo	outfunc;		/* categorical: the type's output function */
 } ColumnMap;
 
 /*
@@ -457,37 +442,6 @@ GetScoreState(FunctionCallInfo fcinfo, text *name)
 }
 
 /*
- * Choose how to read a column of base type typid as feature col.
- */
-static ValueReader
-ChooseReader(const FeatureColumn *col, Oid typid)
-{
-	if (col->kind == FEATURE_CATEGORICAL)
-	{
-		if (typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID)
-			return READ_TEXT;
-		return READ_OUTPUT;
-	}
-	switch (typid)
-	{
-		case FLOAT8OID:
-			return READ_FLOAT8;
-		case FLOAT4OID:
-			return READ_FLOAT4;
-		case INT2OID:
-			return READ_INT2;
-		case INT4OID:
-			return READ_INT4;
-		case INT8OID:
-			return READ_INT8;
-		case BOOLOID:
-			return READ_BOOL;
-		default:
-			return READ_NUMERIC;
-	}
-}
-
-/*
  * Map the model's feature columns to attributes of desc, allocating the
  * map in mcxt.  attnums[i] is the attribute of feature column i, or 0 to
  * find it by name.  Fails when a feature column is missing or its type
@@ -506,17 +460,12 @@ BuildColumnMap(CachedModel *cm, TupleDesc desc, const int *attnums,
 	for (i = 0; i < enc->n_columns; i++)
 	{
 		ColumnMap  *m = &map[i];
-		Form_pg_attribute att = NULL;
+		Form_pg_attribute att;
 
 		m->col = &enc->columns[i];
 		m->attnum = attnums ? attnums[i] : 0;
-		for (int a = 0; m->attnum == 0 && a < desc->natts; a++)
-		{
-			att = TupleDescAttr(desc, a);
-			if (!att->attisdropped && strcmp(NameStr(att->attname),
-											 m->col->name) == 0)
-				m->attnum = a + 1;
-		}
+		if (m->attnum == 0)
+			m->attnum = DatasetFindColumn(desc, m->col->name) + 1;
 		if (m->attnum == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -528,12 +477,11 @@ BuildColumnMap(CachedModel *cm, TupleDesc desc, const int *attnums,
 		att = TupleDescAttr(desc, m->attnum - 1);
 		FeatureCheckType(m->col, att->atttypid);
 		m->typid = getBaseType(att->atttypid);
-		m->reader = ChooseReader(m->col, m->typid);
 		m->w = cm->wf[m->col->offset];
 		m->center = enc->center[m->col->offset];
 		m->wf = &cm->wf[m->col->offset];
 		m->null_category = cm->null_category[i];
-		if (m->reader == READ_OUTPUT)
+		if (m->col->kind == FEATURE_CATEGORICAL)
 		{
 			Oid			outfunc;
 			bool		isvarlena;
@@ -545,22 +493,6 @@ BuildColumnMap(CachedModel *cm, TupleDesc desc, const int *attnums,
 	}
 	*map_out = map;
 	return max_attnum;
-}
-
-/*
- * Fail on a feature value that is not finite or beyond LRML_MAX_ABS_VALUE
- * in magnitude, with the message training gives.
- */
-static void
-RejectValue(const ColumnMap *m, Datum value)
-{
-	double		scratch[1];
-
-	/* the features.c encoder reports the column and the value */
-	FeatureEncodeValue(m->col, value, false, m->typid, NULL,
-					   scratch - m->col->offset);
-	elog(ERROR, "out-of-range value in column \"%s\" was not rejected",
-		 m->col->name);
 }
 
 /*
@@ -628,7 +560,7 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 		int			idx;
 		char	   *str;
 
-		if (m->reader >= READ_TEXT)
+		if (m->col->kind == FEATURE_CATEGORICAL)
 		{
 			if (isnull[m->attnum - 1])
 				idx = m->null_category;
@@ -648,32 +580,9 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 			v = m->col->fill;
 		else
 		{
-			switch (m->reader)
-			{
-				case READ_FLOAT8:
-					v = DatumGetFloat8(d);
-					break;
-				case READ_FLOAT4:
-					v = (double) DatumGetFloat4(d);
-					break;
-				case READ_INT2:
-					v = (double) DatumGetInt16(d);
-					break;
-				case READ_INT4:
-					v = (double) DatumGetInt32(d);
-					break;
-				case READ_INT8:
-					v = (double) DatumGetInt64(d);
-					break;
-				case READ_BOOL:
-					v = DatumGetBool(d) ? 1.0 : 0.0;
-					break;
-				default:
-					v = FeatureDatumToDouble(d, m->typid);
-					break;
-			}
+			v = FeatureDatumToDouble(d, m->typid);
 			if (unlikely(!(fabs(v) <= LRML_MAX_ABS_VALUE)))
-				RejectValue(m, d);
+				FeatureRejectNumber(m->col->name, v);
 		}
 		z += m->w * (v - m->center);
 	}
@@ -1260,18 +1169,8 @@ EvaluateLabel(const CachedModel *cm, const EvalLabel *lab, Datum value)
 	if (model->kind == MODEL_LINEAR)
 	{
 		y = FeatureDatumToDouble(value, lab->typid);
-		if (isnan(y) || isinf(y))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("label column \"%s\" contains the value %s",
-							model->label, isnan(y) ? "NaN" : "infinity")));
 		if (!(fabs(y) <= LRML_MAX_ABS_VALUE))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("value %g of column \"%s\" is out of range",
-							y, model->label),
-					 errdetail("lrml accepts numbers up to %g in magnitude.",
-							   LRML_MAX_ABS_VALUE)));
+			FeatureRejectNumber(model->label, y);
 		return y;
 	}
 
