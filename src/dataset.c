@@ -768,6 +768,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	RawData    *raw = palloc0(sizeof(RawData));
+	bool		is_query = DatasetIsQuery(relation);
 	char	   *from = DatasetFromClause(relation);
 	TupleDesc	tupdesc;
 	List	   *names;
@@ -781,6 +782,8 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	int			j;
 
 	raw->relation = pstrdup(relation);
+	/* the name as resolved once here, so it is the relation that was read */
+	raw->source = is_query ? raw->relation : from;
 	raw->label = pstrdup(label);
 
 	/* 1. describe the relation */

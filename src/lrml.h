@@ -307,6 +307,8 @@ typedef struct RawColumn
 typedef struct RawData
 {
 	char	   *relation;		/* as given by the caller */
+	char	   *source;			/* query text as given, or the resolved
+								 * schema-qualified name */
 	char	   *label;			/* label column name */
 	Oid			label_typid;
 	int			n_columns;

@@ -993,7 +993,6 @@ lrml_train(PG_FUNCTION_ARGS)
 	EpochRecord *curve;
 	StringInfoData state_buf;
 	Jsonb	   *metrics;
-	char	   *source;
 	int			n_epochs;
 
 	/* 1. */
@@ -1006,8 +1005,6 @@ lrml_train(PG_FUNCTION_ARGS)
 	old_cxt = MemoryContextSwitchTo(train_cxt);
 
 	/* 2. */
-	/* the stored source: query text as given, a name schema-qualified */
-	source = DatasetIsQuery(relation) ? relation : DatasetFromClause(relation);
 	TrainPrepare(relation, label, features, &opts, &in);
 	model = in.model;
 	data = &in.data;
@@ -1028,7 +1025,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	metrics = BuildMetrics(in.raw, data, model, &curve[n_epochs - 1]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
-	ModelStoreSave(name, source, model, OptionsToJsonb(&opts), metrics,
+	ModelStoreSave(name, in.raw->source, model, OptionsToJsonb(&opts), metrics,
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
 				   curve, n_epochs);
