@@ -133,20 +133,49 @@ CompareCategory(const void *a, const void *b)
 }
 
 /*
+ * Return the index of the non-NULL category whose text is the len bytes at
+ * value (not NUL-terminated), or -1 if unseen.
+ *
+ * The categories are sorted by strcmp; comparing the common prefix with
+ * memcmp and then the lengths gives the same order, so the search needs
+ * no NUL-terminated copy of the value.
+ */
+int
+FeatureCategoryIndexLen(const FeatureColumn *col, const char *value,
+						int len)
+{
+	int			lo = 0;
+	int			hi = col->n_categories;
+
+	/* the NULL category, if any, is last and not part of the search */
+	if (hi > 0 && col->categories[hi - 1] == NULL)
+		hi--;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		const char *cat = col->categories[mid];
+		int			cat_len = strlen(cat);
+		int			cmp = memcmp(value, cat, Min(len, cat_len));
+
+		if (cmp == 0)
+			cmp = (len > cat_len) - (len < cat_len);
+		if (cmp == 0)
+			return mid;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/*
  * Return the index of a non-NULL category value, or -1 if unseen.
  */
 int
 FeatureCategoryIndex(const FeatureColumn *col, const char *value)
 {
-	int			n = col->n_categories;
-	char	   *const *found;
-
-	/* the NULL category, if any, is last and not part of the search */
-	if (n > 0 && col->categories[n - 1] == NULL)
-		n--;
-	found = bsearch(&value, col->categories, n, sizeof(char *),
-					CompareCategory);
-	return found ? (int) (found - col->categories) : -1;
+	return FeatureCategoryIndexLen(col, value, strlen(value));
 }
 
 /*

@@ -386,6 +386,8 @@ extern FeatureKind FeatureKindForType(Oid typid);
 extern double FeatureNumericToDouble(Datum value);
 extern void FeatureRejectNumber(const char *column, double v) pg_attribute_noreturn();
 extern int	FeatureCategoryIndex(const FeatureColumn *col, const char *value);
+extern int	FeatureCategoryIndexLen(const FeatureColumn *col,
+									const char *value, int len);
 extern void FeatureCheckType(const FeatureColumn *col, Oid typid);
 extern void FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc);
 extern FeatureEncoding *FeatureEncodingRead(StringInfo buf);

@@ -564,6 +564,21 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 		{
 			if (isnull[m->attnum - 1])
 				idx = m->null_category;
+			else if (m->typid == TEXTOID || m->typid == VARCHAROID ||
+					 m->typid == BPCHAROID)
+			{
+				/* look the text up in place: no copy per row */
+				text	   *t = DatumGetTextPP(d);
+				const char *p = VARDATA_ANY(t);
+				int			len = VARSIZE_ANY_EXHDR(t);
+
+				/* char(n) compares without its trailing spaces */
+				while (m->typid == BPCHAROID && len > 0 && p[len - 1] == ' ')
+					len--;
+				idx = FeatureCategoryIndexLen(m->col, p, len);
+				if ((Pointer) t != DatumGetPointer(d))
+					pfree(t);
+			}
 			else
 			{
 				str = DatasetTextValue(d, m->typid,
