@@ -29,6 +29,7 @@
 #include "common/hashfn.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
@@ -41,6 +42,9 @@
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/regproc.h"
+
+/* Longest label value shown in a message, in bytes */
+#define LABEL_DISPLAY_MAX 60
 
 /* An entry of a hash table from text to a small integer code */
 typedef struct CodeEntry
@@ -373,6 +377,28 @@ CodeFor(HTAB *table, const char *str, int *n_codes, char ***code_text,
 		(*code_text)[entry->code] = entry->key;
 	}
 	return entry->code;
+}
+
+/*
+ * Return a label value as messages show it: booleans (stored as t and f)
+ * as true and false, and long texts clipped to LABEL_DISPLAY_MAX bytes.
+ */
+const char *
+DatasetLabelDisplay(const char *text, bool is_bool)
+{
+	int			len;
+
+	if (text == NULL)
+		return "";
+	if (is_bool && strcmp(text, "t") == 0)
+		return "true";
+	if (is_bool && strcmp(text, "f") == 0)
+		return "false";
+	len = strlen(text);
+	if (len > LABEL_DISPLAY_MAX)
+		return psprintf("%.*s...",
+						pg_mbcliplen(text, len, LABEL_DISPLAY_MAX), text);
+	return text;
 }
 
 /*

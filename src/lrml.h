@@ -401,6 +401,7 @@ extern float *FeatureMatrixBuild(const RawData *raw,
 /* dataset.c */
 extern char *DatasetFromClause(const char *relation);
 extern bool DatasetIsQuery(const char *relation);
+extern const char *DatasetLabelDisplay(const char *text, bool is_bool);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
 extern char *DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc);
 extern RawData *DatasetLoad(const char *relation, const char *label,

@@ -1157,19 +1157,6 @@ EvaluateLabelSetup(const CachedModel *cm, Oid typid, MemoryContext mcxt,
 }
 
 /*
- * Return the display form of a label text: booleans as true and false.
- */
-static const char *
-LabelDisplay(const EvalLabel *lab, const char *text)
-{
-	if (lab->is_bool && text != NULL && strcmp(text, "t") == 0)
-		return "true";
-	if (lab->is_bool && text != NULL && strcmp(text, "f") == 0)
-		return "false";
-	return text ? text : "";
-}
-
-/*
  * Return the label of a row as the model sees it: for a classifier 1 or 0
  * (see EvaluateLabelSetup), for a linear model the number.  Text made
  * here lives in the caller's per-batch context.
@@ -1221,10 +1208,13 @@ EvaluateLabel(const CachedModel *cm, const EvalLabel *lab, Datum value)
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("label column \"%s\" contains the value \"%s\", which is not a class of model \"%s\"",
-					model->label, LabelDisplay(lab, str), cm->stored->name),
+					model->label, DatasetLabelDisplay(str, lab->is_bool),
+					cm->stored->name),
 			 errdetail("The classes are \"%s\" (positive) and \"%s\".",
-					   LabelDisplay(lab, model->positive_label),
-					   LabelDisplay(lab, model->negative_label))));
+					   DatasetLabelDisplay(model->positive_label,
+										   lab->is_bool),
+					   DatasetLabelDisplay(model->negative_label,
+										   lab->is_bool))));
 	return 0.0;					/* keep compiler quiet */
 }
 

@@ -26,7 +26,6 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -36,9 +35,6 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(lrml_train);
-
-/* Longest label value shown in a message, in bytes */
-#define LABEL_DISPLAY_MAX 60
 
 /* State shown by the error context callback while training */
 typedef struct TrainContext
@@ -482,20 +478,12 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 }
 
 /*
- * Return the display form of a label value (booleans as true/false).
+ * Return the display form of a label value of raw's label column.
  */
 static const char *
 LabelDisplay(const RawData *raw, const char *text)
 {
-	int			len = strlen(text);
-
-	if (getBaseType(raw->label_typid) == BOOLOID)
-		return strcmp(text, "t") == 0 ? "true" : "false";
-	/* keep messages short whatever the labels hold */
-	if (len > LABEL_DISPLAY_MAX)
-		return psprintf("%.*s...",
-						pg_mbcliplen(text, len, LABEL_DISPLAY_MAX), text);
-	return text;
+	return DatasetLabelDisplay(text, getBaseType(raw->label_typid) == BOOLOID);
 }
 
 static int
