@@ -49,7 +49,9 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 /* "LRML": first four bytes of every payload */
 #define LRML_PAYLOAD_MAGIC	0x4C524D4C
@@ -577,55 +579,81 @@ InsertVersion(const char *name, int32 version, const char *source,
 }
 
 /*
+ * Return a one-dimensional array of n values of type elemtype; nulls[i]
+ * marks NULL elements (nulls may be NULL for none).
+ */
+static Datum
+CurveArray(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
  * Store the training curve of model version id in lrml.training_log: one
  * row per epoch, NaN losses and metrics as NULL, an empty event as NULL.
- * SPI must be connected.
+ * The rows go in one statement, the curve passed as arrays.  SPI must be
+ * connected.
  */
 static void
 InsertTrainingLog(int64 id, const EpochRecord *curve, int n_epochs)
 {
-	Oid			argtypes[7] = {INT8OID, INT4OID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, FLOAT8OID, TEXTOID};
-	SPIPlanPtr	plan;
-	int			i;
+	Oid			argtypes[7] = {INT8OID, INT4ARRAYOID, FLOAT8ARRAYOID,
+		FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID};
+	Datum		args[7];
+	Datum	   *col[6];
+	bool	   *isnull[6];
+	int			ret;
 
 	if (n_epochs <= 0)
 		return;
-	plan = SPI_prepare("INSERT INTO lrml.training_log (model_id, epoch, lr,"
-					   " train_loss, valid_loss, valid_metric, event)"
-					   " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-					   7, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare training log insert: %s",
-			 SPI_result_code_string(SPI_result));
-
-	for (i = 0; i < n_epochs; i++)
+	for (int c = 0; c < 6; c++)
+	{
+		col[c] = palloc(sizeof(Datum) * n_epochs);
+		isnull[c] = palloc0(sizeof(bool) * n_epochs);
+	}
+	for (int i = 0; i < n_epochs; i++)
 	{
 		const EpochRecord *e = &curve[i];
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		int			ret;
 
-		values[0] = Int64GetDatum(id);
-		values[1] = Int32GetDatum(e->epoch);
-		values[2] = Float8GetDatum(e->lr);
-		values[3] = Float8GetDatum(e->train_loss);
-		values[4] = Float8GetDatum(e->valid_loss);
-		values[5] = Float8GetDatum(e->valid_metric);
-		nulls[3] = isnan(e->train_loss) ? 'n' : ' ';
-		nulls[4] = isnan(e->valid_loss) ? 'n' : ' ';
-		nulls[5] = isnan(e->valid_metric) ? 'n' : ' ';
-		if (e->event[0] != '\0')
-			values[6] = CStringGetTextDatum(e->event);
-		else
-			nulls[6] = 'n';
-
-		ret = SPI_execute_plan(plan, values, nulls, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "could not insert training log row: %s",
-				 SPI_result_code_string(ret));
+		col[0][i] = Int32GetDatum(e->epoch);
+		col[1][i] = Float8GetDatum(e->lr);
+		col[2][i] = Float8GetDatum(e->train_loss);
+		col[3][i] = Float8GetDatum(e->valid_loss);
+		col[4][i] = Float8GetDatum(e->valid_metric);
+		isnull[2][i] = isnan(e->train_loss);
+		isnull[3][i] = isnan(e->valid_loss);
+		isnull[4][i] = isnan(e->valid_metric);
+		isnull[5][i] = (e->event[0] == '\0');
+		col[5][i] = isnull[5][i] ? (Datum) 0 : CStringGetTextDatum(e->event);
 	}
-	SPI_freeplan(plan);
+
+	args[0] = Int64GetDatum(id);
+	args[1] = CurveArray(col[0], NULL, n_epochs, INT4OID);
+	for (int c = 1; c < 5; c++)
+		args[c + 1] = CurveArray(col[c], isnull[c], n_epochs, FLOAT8OID);
+	args[6] = CurveArray(col[5], isnull[5], n_epochs, TEXTOID);
+
+	ret = SPI_execute_with_args("INSERT INTO lrml.training_log (model_id,"
+								" epoch, lr, train_loss, valid_loss,"
+								" valid_metric, event)"
+								" SELECT $1, c.* FROM ROWS FROM"
+								" (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+								" pg_catalog.unnest($4), pg_catalog.unnest($5),"
+								" pg_catalog.unnest($6), pg_catalog.unnest($7))"
+								" AS c",
+								7, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert the training log: %s",
+			 SPI_result_code_string(ret));
 }
 
 /*
