@@ -496,7 +496,8 @@ BuildColumnMap(CachedModel *cm, TupleDesc desc, const int *attnums,
 }
 
 /*
- * Fail for a score that is not a finite number (does not return).
+ * Fail for a score that is not finite or beyond LRML_MAX_ABS_VALUE (does
+ * not return).
  */
 static void
 ReportScoreOverflow(const CachedModel *cm, double out)
