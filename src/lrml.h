@@ -197,6 +197,8 @@ typedef struct TrainOptions
 	int			es_patience;	/* epochs without improvement */
 	double		es_min_delta;	/* least decrease that counts */
 	bool		divergence_error;	/* divergence "error"; else back off */
+	bool		quiet;			/* not an option: per-run notices at DEBUG1
+								 * (the trials of lrml.tune) */
 	/* the range test (lrml.lr_find) only */
 	bool		lr_find;		/* parsed for a range test */
 	double		start_lr;		/* rate of the first step */
@@ -439,6 +441,15 @@ typedef struct TrainInput
 	Learner    *learner;
 } TrainInput;
 
+/* A trained run: weights, optimizer state and curve (TrainFit) */
+typedef struct TrainFitResult
+{
+	double	   *theta;
+	OptimizerState *optimizer;
+	EpochRecord *curve;
+	int			n_epochs;
+} TrainFitResult;
+
 /* train.c */
 extern char *TrainRequiredText(FunctionCallInfo fcinfo, int argno,
 							   const char *argname);
@@ -446,6 +457,12 @@ extern Jsonb *TrainOptionsArg(FunctionCallInfo fcinfo, int argno);
 extern void TrainPrepare(const char *relation, const char *label,
 						 ArrayType *features, TrainOptions *opts,
 						 TrainInput *in);
+extern void TrainCheckStorable(const char *name, const char *what);
+extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
+					 TrainFitResult *fit);
+extern int32 TrainStore(const char *name, const TrainOptions *opts,
+						const TrainInput *in, const TrainFitResult *fit,
+						Jsonb *extra_metrics);
 extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,

@@ -458,7 +458,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		memcpy(theta, w.best_theta, sizeof(double) * n_params);
 		OptimizerCopy(optimizer, w.best_opt);
 		AddEvent(&curve[n_epochs - 1], "restored_best");
-		ereport(NOTICE,
+		ereport(opts->quiet ? DEBUG1 : NOTICE,
 				(errmsg("model \"%s\" keeps the weights of epoch %d",
 						model_name, w.best_epoch),
 				 errdetail("Its validation loss, %g, was the best of the %d epochs run%s.",
@@ -938,12 +938,13 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 /*
  * Fail early, before any data is read, when the model could not be stored:
  * in a read-only transaction, for an overlong name, or when the name
- * belongs to a role the caller is not a member of.
+ * belongs to a role the caller is not a member of.  what names the
+ * calling function in the read-only error ("lrml.train()").
  */
-static void
-CheckStorable(const char *name)
+void
+TrainCheckStorable(const char *name, const char *what)
 {
-	PreventCommandIfReadOnly("lrml.train()");
+	PreventCommandIfReadOnly(what);
 	if (strlen(name) > LRML_MAX_NAME_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
@@ -954,75 +955,70 @@ CheckStorable(const char *name)
 }
 
 /*
- * lrml.train(model, relation, label, features, options)
- *
- * 1. Check the arguments and options (before any data is read).
- * 2. Read the rows, resolve the label, split, encode.
- * 3. Train with the shared loop.
- * 4. Check the result is finite, store it, return the curve.
+ * Train the model of a prepared run (TrainPrepare) into *fit, in the
+ * current context: resolve the schedule's length, start from zero weights
+ * and a fresh optimizer, and run the shared loop.  The weights go into
+ * in->model (w, bias).  The schedule's length is resolved in *opts, so
+ * that the stored options show it.
  */
-Datum
-lrml_train(PG_FUNCTION_ARGS)
+void
+TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
+		 TrainFitResult *fit)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = TrainRequiredText(fcinfo, 0, "model");
-	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
-	char	   *label = TrainRequiredText(fcinfo, 2, "label");
-	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
-	TrainOptions opts;
-	MemoryContext train_cxt;
-	MemoryContext old_cxt;
-	TrainInput	in;
-	LrmlModel  *model;
-	TrainSet   *data;
-	Learner    *learner;
-	double	   *theta;
-	OptimizerState *optimizer;
-	EpochRecord *curve;
-	StringInfoData state_buf;
+	const Learner *learner = in->learner;
+	int64		n_train = in->data.n_train;
+
+	ScheduleResolve(&opts->schedule, opts->epochs,
+					(n_train + opts->batch_size - 1) / opts->batch_size);
+	fit->theta = palloc0(sizeof(double) * learner->n_params);
+	fit->optimizer = OptimizerCreate(&opts->optimizer, learner->n_params);
+	fit->curve = palloc0(sizeof(EpochRecord) * opts->epochs);
+	fit->n_epochs = TrainLoop(name, opts, learner, n_train, fit->theta,
+							  fit->optimizer, (uint64) opts->seed,
+							  fit->curve);
+	in->model->w = fit->theta;
+	in->model->bias = fit->theta[in->data.d];
+}
+
+/*
+ * Store a trained run as the next version of name and return the version.
+ * extra_metrics, if not NULL, is a jsonb object merged into the stored
+ * metrics (lrml.tune records its search there).
+ */
+int32
+TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
+		   const TrainFitResult *fit, Jsonb *extra_metrics)
+{
 	Jsonb	   *metrics;
-	int			n_epochs;
+	StringInfoData state_buf;
 
-	/* 1. */
-	OptionsParse(TrainOptionsArg(fcinfo, 4), &opts);
-	CheckStorable(name);
-	InitMaterializedSRF(fcinfo, 0);
-
-	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
-									  ALLOCSET_DEFAULT_SIZES);
-	old_cxt = MemoryContextSwitchTo(train_cxt);
-
-	/* 2. */
-	TrainPrepare(relation, label, features, &opts, &in);
-	model = in.model;
-	data = &in.data;
-	learner = in.learner;
-
-	/* 3. */
-	ScheduleResolve(&opts.schedule, opts.epochs,
-					(data->n_train + opts.batch_size - 1) / opts.batch_size);
-	theta = palloc0(sizeof(double) * learner->n_params);
-	optimizer = OptimizerCreate(&opts.optimizer, learner->n_params);
-	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
-	n_epochs = TrainLoop(name, &opts, learner, data->n_train, theta,
-						 optimizer, (uint64) opts.seed, curve);
-
-	/* 4. */
-	model->w = theta;
-	model->bias = theta[data->d];
-	metrics = BuildMetrics(in.raw, data, model, &curve[n_epochs - 1]);
+	metrics = BuildMetrics(in->raw, &in->data, in->model,
+						   &fit->curve[fit->n_epochs - 1]);
+	if (extra_metrics != NULL)
+		metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+													 JsonbPGetDatum(metrics),
+													 JsonbPGetDatum(extra_metrics)));
 	initStringInfo(&state_buf);
-	OptimizerWrite(&state_buf, optimizer);
-	ModelStoreSave(name, in.raw->source, model, OptionsToJsonb(&opts), metrics,
-				   (bytea *) cstring_to_text_with_len(state_buf.data,
-													  state_buf.len),
-				   curve, n_epochs);
+	OptimizerWrite(&state_buf, fit->optimizer);
+	return ModelStoreSave(name, in->raw->source, in->model,
+						  OptionsToJsonb(opts), metrics,
+						  (bytea *) cstring_to_text_with_len(state_buf.data,
+															 state_buf.len),
+						  fit->curve, fit->n_epochs);
+}
 
+/*
+ * Put a training curve into a materialized result of rows (epoch, lr,
+ * train_loss, valid_loss, valid_metric, event).
+ */
+static void
+ReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve, int n_epochs)
+{
 	for (int e = 0; e < n_epochs; e++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
-		EpochRecord *rec = &curve[e];
+		const EpochRecord *rec = &curve[e];
 
 		values[0] = Int32GetDatum(rec->epoch);
 		values[1] = Float8GetDatum(rec->lr);
@@ -1037,6 +1033,48 @@ lrml_train(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}
+}
+
+/*
+ * lrml.train(model, relation, label, features, options)
+ *
+ * 1. Check the arguments and options (before any data is read).
+ * 2. Read the rows, resolve the label, split, encode.
+ * 3. Train with the shared loop.
+ * 4. Store the result, return the curve.
+ */
+Datum
+lrml_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = TrainRequiredText(fcinfo, 0, "model");
+	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
+	char	   *label = TrainRequiredText(fcinfo, 2, "label");
+	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	TrainOptions opts;
+	MemoryContext train_cxt;
+	MemoryContext old_cxt;
+	TrainInput	in;
+	TrainFitResult fit;
+
+	/* 1. */
+	OptionsParse(TrainOptionsArg(fcinfo, 4), &opts);
+	TrainCheckStorable(name, "lrml.train()");
+	InitMaterializedSRF(fcinfo, 0);
+
+	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
+									  ALLOCSET_DEFAULT_SIZES);
+	old_cxt = MemoryContextSwitchTo(train_cxt);
+
+	/* 2. */
+	TrainPrepare(relation, label, features, &opts, &in);
+
+	/* 3. */
+	TrainFit(name, &opts, &in, &fit);
+
+	/* 4. */
+	TrainStore(name, &opts, &in, &fit, NULL);
+	ReturnCurve(rsinfo, fit.curve, fit.n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);
