@@ -17,7 +17,8 @@ OBJS = \
 	src/lr_find.o \
 	src/model_store.o \
 	src/score.o \
-	src/metrics.o
+	src/metrics.o \
+	src/tune.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

@@ -99,21 +99,50 @@ CREATE TABLE lrml.training_log (
 	PRIMARY KEY (model_id, epoch)
 );
 
+-- One row per trial of a search (lrml.tune), beside the version it stored.
+CREATE TABLE lrml.trials (
+	model_id bigint NOT NULL REFERENCES lrml.models (id) ON DELETE CASCADE,
+	trial int NOT NULL CHECK (trial OPERATOR(pg_catalog.>=) 0),
+	params jsonb NOT NULL
+		CHECK (pg_catalog.jsonb_typeof(params) OPERATOR(pg_catalog.=)
+			   'object'),
+	status text NOT NULL
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['ok', 'failed'])),
+	reason text,
+	valid_loss float8
+		CHECK (valid_loss OPERATOR(pg_catalog.>) '-Infinity'
+			   AND valid_loss OPERATOR(pg_catalog.<) 'Infinity'),
+	valid_metric float8
+		CHECK (valid_metric OPERATOR(pg_catalog.>) '-Infinity'
+			   AND valid_metric OPERATOR(pg_catalog.<) 'Infinity'),
+	best bool NOT NULL,
+	seconds float8 NOT NULL CHECK (seconds OPERATOR(pg_catalog.>=) 0),
+	PRIMARY KEY (model_id, trial),
+	-- a failed trial has a reason and no scores; a trial that ran, scores
+	CHECK ((status OPERATOR(pg_catalog.=) 'ok') OPERATOR(pg_catalog.=)
+		   (reason IS NULL AND valid_loss IS NOT NULL)),
+	CHECK (NOT best OR status OPERATOR(pg_catalog.=) 'ok')
+);
+
 COMMENT ON TABLE lrml.model_names IS
 	'lrml model names: owner, deployed version and last version handed out';
 COMMENT ON TABLE lrml.models IS
 	'lrml model versions: encoding, options, parameters and metrics';
 COMMENT ON TABLE lrml.training_log IS
 	'lrml training curves: one row per epoch of each model version';
+COMMENT ON TABLE lrml.trials IS
+	'lrml searches: one row per trial, beside the model version each search stored';
 
 SELECT pg_catalog.pg_extension_config_dump('lrml.model_names', '');
 SELECT pg_catalog.pg_extension_config_dump('lrml.models', '');
 SELECT pg_catalog.pg_extension_config_dump('lrml.models_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lrml.training_log', '');
+SELECT pg_catalog.pg_extension_config_dump('lrml.trials', '');
 
 ALTER TABLE lrml.model_names ENABLE ROW LEVEL SECURITY;
 ALTER TABLE lrml.models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE lrml.training_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lrml.trials ENABLE ROW LEVEL SECURITY;
 
 -- Names: members of the owner write.  Versions and their training logs:
 -- members of the name's owner write, and a new version (with its log)
@@ -163,6 +192,26 @@ CREATE POLICY training_log_delete ON lrml.training_log FOR DELETE
 					 AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
 												'MEMBER')));
 
+-- Trials: as the training log, beside a version the current role trained.
+CREATE POLICY trials_read ON lrml.trials FOR SELECT
+	USING (true);
+CREATE POLICY trials_insert ON lrml.trials FOR INSERT
+	WITH CHECK (EXISTS (SELECT 1 FROM lrml.models m
+						JOIN lrml.model_names n
+						  ON n.name OPERATOR(pg_catalog.=) m.name
+						WHERE m.id OPERATOR(pg_catalog.=) trials.model_id
+						  AND m.owner::pg_catalog.oid OPERATOR(pg_catalog.=)
+							  pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER))::pg_catalog.oid
+						  AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+													 'MEMBER')));
+CREATE POLICY trials_delete ON lrml.trials FOR DELETE
+	USING (EXISTS (SELECT 1 FROM lrml.models m
+				   JOIN lrml.model_names n
+					 ON n.name OPERATOR(pg_catalog.=) m.name
+				   WHERE m.id OPERATOR(pg_catalog.=) trials.model_id
+					 AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+												'MEMBER')));
+
 GRANT USAGE ON SCHEMA lrml TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.model_names TO PUBLIC;
 GRANT UPDATE (deployed_version, last_version) ON lrml.model_names TO PUBLIC;
@@ -173,6 +222,7 @@ GRANT INSERT (name, version, kind, owner, parent_version, source, label,
 			  features, options, parameters, optimizer_state, metrics,
 			  format_version) ON lrml.models TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON lrml.training_log TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON lrml.trials TO PUBLIC;
 GRANT USAGE ON SEQUENCE lrml.models_id_seq TO PUBLIC;
 
 --
@@ -201,6 +251,18 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION lrml.lr_find(text, text, text[], jsonb) IS
 	'run a learning-rate range test and suggest a learning rate';
+
+-- Trains one model per trial and stores the best as a new version.
+CREATE FUNCTION lrml.tune(model text, relation text, label text,
+						  features text[], search jsonb,
+						  options jsonb DEFAULT '{}')
+RETURNS TABLE (trial int, params jsonb, valid_loss float8,
+			   valid_metric float8, best bool)
+AS 'MODULE_PATHNAME', 'lrml_tune'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.tune(text, text, text, text[], jsonb, jsonb) IS
+	'search training options by grid, random or Bayesian search and store the best model';
 
 -- Pure: parses the options and computes rates, reads no table.
 CREATE FUNCTION lrml.schedule(options jsonb, epochs int,

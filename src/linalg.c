@@ -46,3 +46,48 @@ LinalgGemvF4(int m, int n, const float *A, bool transpose, const float *x,
 				1.0f, A, n, x, 1, 0.0f, y, 1);
 }
 
+
+/*
+ * LAPACK's Cholesky routines, as OpenBLAS exports them (Fortran calling
+ * convention: every argument by reference, matrices column-major).  For a
+ * symmetric matrix the storage order does not matter, and "L" of a
+ * column-major matrix is "U" of the same memory read row-major.
+ */
+extern void dpotrf_(const char *uplo, const int *n, double *a,
+					const int *lda, int *info);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
+					const double *a, const int *lda, double *b,
+					const int *ldb, int *info);
+
+/*
+ * Factor the symmetric positive definite n x n matrix A in place as
+ * A = L L^T (LAPACK dpotrf); return false when A is not positive definite.
+ * The factor is only meant for LinalgCholeskySolve.
+ */
+bool
+LinalgCholesky(int n, double *A)
+{
+	int			info = 0;
+
+	dpotrf_("L", &n, A, &n, &info);
+	if (info < 0)
+		elog(ERROR, "dpotrf: argument %d is invalid", -info);
+	return info == 0;
+}
+
+/*
+ * Solve A X = B for X in place of B, with A factored by LinalgCholesky
+ * (LAPACK dpotrs).  B holds nrhs right-hand sides of n entries each, one
+ * after the other.
+ */
+void
+LinalgCholeskySolve(int n, const double *L, int nrhs, double *B)
+{
+	int			info = 0;
+
+	if (n == 0 || nrhs == 0)
+		return;
+	dpotrs_("L", &n, &nrhs, L, &n, B, &n, &info);
+	if (info != 0)
+		elog(ERROR, "dpotrs: argument %d is invalid", -info);
+}

@@ -423,6 +423,22 @@ extern int64 ModelStoreLookup(const char *name, int32 *version,
 extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
 extern Oid	ModelStoreTrainedBy(int64 id);
 
+/* One trial of a search, as stored in lrml.trials (tune.c) */
+typedef struct TrialRecord
+{
+	int			trial;
+	Jsonb	   *params;
+	bool		ok;
+	char	   *reason;			/* NULL unless failed */
+	double		valid_loss;		/* NaN when failed */
+	double		valid_metric;
+	bool		best;
+	double		seconds;
+} TrialRecord;
+
+extern void ModelStoreSaveTrials(const char *name, int32 version,
+								 const TrialRecord *trials, int n);
+
 /* logreg.c */
 extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
 							  double l2, double y_scale, int batch_size);
@@ -472,6 +488,8 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 extern void LinalgSetThreads(int n);
 extern void LinalgGemvF4(int m, int n, const float *A, bool transpose,
 						 const float *x, float *y);
+extern bool LinalgCholesky(int n, double *A);
+extern void LinalgCholeskySolve(int n, const double *L, int nrhs, double *B);
 
 /* metrics.c */
 extern double MetricAuc(const double *score, const double *y, int64 n);

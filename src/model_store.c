@@ -657,6 +657,78 @@ InsertTrainingLog(int64 id, const EpochRecord *curve, int n_epochs)
 }
 
 /*
+ * Store the trials of a search in lrml.trials, beside version version of
+ * model name (just stored by the caller, in this transaction): failed
+ * trials with their reason and NULL losses.  The rows go in one
+ * statement, the trials passed as arrays.
+ */
+void
+ModelStoreSaveTrials(const char *name, int32 version,
+					 const TrialRecord *trials, int n)
+{
+	Oid			argtypes[10] = {TEXTOID, INT4OID, INT4ARRAYOID,
+		JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
+	FLOAT8ARRAYOID, BOOLARRAYOID, FLOAT8ARRAYOID};
+	Datum		args[10];
+	Datum	   *col[8];
+	bool	   *isnull[8];
+	int			ret;
+
+	if (n <= 0)
+		return;
+	for (int c = 0; c < 8; c++)
+	{
+		col[c] = palloc(sizeof(Datum) * n);
+		isnull[c] = palloc0(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const TrialRecord *t = &trials[i];
+
+		col[0][i] = Int32GetDatum(t->trial);
+		col[1][i] = JsonbPGetDatum(t->params);
+		col[2][i] = CStringGetTextDatum(t->ok ? "ok" : "failed");
+		isnull[3][i] = t->ok;
+		col[3][i] = t->ok ? (Datum) 0 : CStringGetTextDatum(t->reason);
+		col[4][i] = Float8GetDatum(t->valid_loss);
+		isnull[4][i] = !t->ok;
+		col[5][i] = Float8GetDatum(t->valid_metric);
+		isnull[5][i] = !t->ok;
+		col[6][i] = BoolGetDatum(t->best);
+		col[7][i] = Float8GetDatum(t->seconds);
+	}
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(version);
+	args[2] = CurveArray(col[0], NULL, n, INT4OID);
+	args[3] = CurveArray(col[1], NULL, n, JSONBOID);
+	args[4] = CurveArray(col[2], NULL, n, TEXTOID);
+	args[5] = CurveArray(col[3], isnull[3], n, TEXTOID);
+	args[6] = CurveArray(col[4], isnull[4], n, FLOAT8OID);
+	args[7] = CurveArray(col[5], isnull[5], n, FLOAT8OID);
+	args[8] = CurveArray(col[6], NULL, n, BOOLOID);
+	args[9] = CurveArray(col[7], NULL, n, FLOAT8OID);
+
+	SPI_connect();
+	ret = SPI_execute_with_args("INSERT INTO lrml.trials (model_id, trial,"
+								" params, status, reason, valid_loss,"
+								" valid_metric, best, seconds)"
+								" SELECT m.id, c.* FROM lrml.models m,"
+								" ROWS FROM (pg_catalog.unnest($3),"
+								" pg_catalog.unnest($4), pg_catalog.unnest($5),"
+								" pg_catalog.unnest($6), pg_catalog.unnest($7),"
+								" pg_catalog.unnest($8), pg_catalog.unnest($9),"
+								" pg_catalog.unnest($10)) AS c"
+								" WHERE m.name OPERATOR(pg_catalog.=) $1"
+								" AND m.version OPERATOR(pg_catalog.=) $2",
+								10, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) n)
+		elog(ERROR, "could not insert the trials of model \"%s\": %s",
+			 name, SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/*
  * Replace a serialization failure or unique violation raised while
  * storing a version of name by a clear error; re-throw anything else.
  * Called in PG_CATCH; cxt is a memory context outside ErrorContext.

@@ -1,0 +1,1650 @@
+/*-------------------------------------------------------------------------
+ *
+ * tune.c
+ *	  lrml.tune: grid, random and Bayesian search over training options.
+ *
+ * A search trains one model per trial, each with the caller's options
+ * overlaid by the trial's values of the tuned keys, scores it on the
+ * validation rows, and stores the best trial's model as the next version
+ * of the named model, with every trial in lrml.trials.  Each trial is
+ * exactly the lrml.train call with its options (TrainPrepare, TrainFit):
+ * same rows, split, encoding and seed, so the stored model predicts
+ * exactly as that call's would.  The split's keys (seed,
+ * validation_fraction) cannot be tuned, so that every trial is scored on
+ * the same validation rows.
+ *
+ * The space maps option keys ("learning_rate", or "schedule.max_lr" for a
+ * parameter inside an object-valued option) to a list of choices or to a
+ * range {"min", "max", "scale"} with scale "linear", "log" or "int".
+ * Grid search runs every combination (a range gives "num" points, or
+ * every integer of an "int" range).  Random search draws each key
+ * independently: a choice uniformly, a range uniformly in its scale.
+ * Every candidate of a grid, and every end of a random or Bayesian
+ * space, is checked with the option parser before any trial trains, so a
+ * bad value fails the call at once, naming it; a combination that only
+ * turns out to be invalid when drawn is a failed trial.
+ *
+ * A trial that fails with a data exception (SQLSTATE class 22: an invalid
+ * combination of options, a run that diverged with "divergence": "error"
+ * or after five back-offs) is recorded as failed, with its reason and
+ * NULL losses, and never competes for best; it runs in a subtransaction,
+ * so its partial work is undone.  Any other error (a cancel, a missing
+ * relation, the memory limit) ends the whole call, and nothing is stored.
+ * "max_seconds" is checked before each trial but the first.
+ *
+ * Bayesian search (Snoek, Larochelle and Adams, "Practical Bayesian
+ * Optimization of Machine Learning Algorithms", NIPS 2012) models the
+ * trial score as a Gaussian process over the space scaled to the unit
+ * cube, and picks each next trial by expected improvement:
+ *
+ *	  u         a point: a range's value mapped to [0, 1] in its scale
+ *	            (for "int" the rounded value), a list as one-hot
+ *	  y         the score to minimize: ln(valid_loss) or ln(rmse), or
+ *	            -auc; standardized over the trials that succeeded; a
+ *	            failed trial gets max(y) + 1, a finite penalty that makes
+ *	            it the worst result (all 0 when none succeeded)
+ *	  k(u, u')  Matern 5/2: (1 + sqrt(5) r / l + 5 r^2 / (3 l^2))
+ *	            * exp(-sqrt(5) r / l), r = |u - u'| (one length scale l,
+ *	            unit signal variance)
+ *	  K         k over the trials + s2 I; l and the noise s2 are the pair of
+ *	            a small grid with the largest log marginal likelihood
+ *	            -y^T K^-1 y / 2 - sum ln diag(L) - n ln(2 pi) / 2,
+ *	            K = L L^T by LAPACK's Cholesky (dpotrf, dpotrs)
+ *	  mu(u)     k_*^T K^-1 y,  s(u)^2 = 1 - k_*^T K^-1 k_*
+ *	  EI(u)     (y_min - mu - xi) Phi(z) + s phi(z),
+ *	            z = (y_min - mu - xi) / s, xi = 0.01
+ *
+ * The first max(3, coordinates + 1) trials (at most the budget) are
+ * random; each later one is the candidate of largest EI among 1000 random
+ * points and 100 perturbations of each of the three best trials so far
+ * (ranges moved by N(0, 0.1^2) in scaled units, a list's choice redrawn
+ * with probability 0.2).  Every draw comes from one generator seeded by
+ * the search's seed, so the same search gives the same trials.
+ *
+ * src/tune.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "lrml.h"
+
+#include <float.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(lrml_tune);
+
+/* Largest number of trials of one search */
+#define TUNE_MAX_TRIALS		10000
+
+/* Largest number of trials of a Bayesian search (its kernel is n x n) */
+#define TUNE_MAX_BAYES_TRIALS	500
+
+/* Largest number of choices (or grid points) of one key */
+#define TUNE_MAX_CHOICES	1000
+
+/* Bayesian search: candidates scored by EI per trial */
+#define BAYES_RANDOM_CANDIDATES 1000
+#define BAYES_LOCAL_CANDIDATES	100
+#define BAYES_LOCAL_CENTERS		3
+#define BAYES_LOCAL_SD			0.1
+#define BAYES_LOCAL_SWITCH		0.2
+#define BAYES_XI				0.01
+
+typedef enum SearchMethod
+{
+	SEARCH_GRID = 1,
+	SEARCH_RANDOM,
+	SEARCH_BAYES
+} SearchMethod;
+
+typedef enum SearchMetric
+{
+	METRIC_VALID_LOSS = 1,
+	METRIC_AUC,
+	METRIC_RMSE
+} SearchMetric;
+
+typedef enum RangeScale
+{
+	SCALE_LINEAR = 1,
+	SCALE_LOG,
+	SCALE_INT
+} RangeScale;
+
+/* One tuned key: a list of choices or a range */
+typedef struct SearchDim
+{
+	char	   *key;			/* option key, or "parent.child" */
+	bool		is_range;
+	int			n_choices;		/* list */
+	Jsonb	  **choices;
+	char	  **choice_text;	/* JSON text of each choice */
+	double		min;			/* range */
+	double		max;
+	RangeScale	scale;
+	int			num;			/* grid: points of the range */
+	int			coord;			/* first coordinate in the unit cube */
+	int			width;			/* coordinates: 1 for a range, else
+								 * n_choices */
+} SearchDim;
+
+typedef struct SearchSpec
+{
+	SearchMethod method;
+	int			trials;
+	SearchMetric metric;
+	double		max_seconds;	/* 0: no limit */
+	int64		seed;
+	Jsonb	   *space;			/* as given, for the stored record */
+	int			n_dims;
+	SearchDim  *dims;
+	int			n_coords;
+} SearchSpec;
+
+/* A point of the space: per key, a choice index (list) or a value */
+typedef struct SearchPoint
+{
+	int		   *choice;
+	double	   *value;
+} SearchPoint;
+
+/* One trial as it ran */
+typedef struct Trial
+{
+	SearchPoint point;
+	double	   *u;				/* the point in the unit cube */
+	Jsonb	   *params;
+	TrainOptions opts;
+	bool		parsed;			/* opts hold the trial's options */
+	bool		ok;
+	char	   *reason;			/* failed: the error message */
+	double		valid_loss;		/* NaN unless ok */
+	double		valid_metric;
+	double		score;			/* value minimized; NaN unless ok */
+	double		seconds;
+	MemoryContext cxt;			/* ok: holds the trained model */
+	TrainInput	in;
+	TrainFitResult fit;
+} Trial;
+
+/* State shown by the error context callback */
+typedef struct TuneContext
+{
+	const char *model_name;
+	int			trial;			/* -1 while checking the space */
+	const char *params;
+} TuneContext;
+
+static void
+TuneErrorCallback(void *arg)
+{
+	TuneContext *tc = (TuneContext *) arg;
+
+	if (tc->trial >= 0)
+		errcontext("trial %d of the search for model \"%s\": %s",
+				   tc->trial, tc->model_name, tc->params);
+	else if (tc->params != NULL)
+		errcontext("checking the search space of model \"%s\": %s",
+				   tc->model_name, tc->params);
+}
+
+static const char *const method_names[] = {"grid", "random", "bayes"};
+static const char *const metric_names[] = {"valid_loss", "auc", "rmse"};
+static const char *const scale_names[] = {"linear", "log", "int"};
+static const char *const search_keys[] = {
+	"method", "trials", "metric", "space", "max_seconds", "seed"
+};
+
+/*
+ * Join names as "a", "b" and "c" for a hint.
+ */
+static char *
+NameList(const char *const *names, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s\"%s\"",
+						 i == 0 ? "" : (i == n - 1 ? " and " : ", "),
+						 names[i]);
+	return buf.data;
+}
+
+/*
+ * Return the index of name in names, or fail naming what and the valid
+ * names.
+ */
+static int
+NameIndex(const char *what, const char *const *names, int n, JsonbValue *v)
+{
+	if (v->type == jbvString)
+	{
+		for (int i = 0; i < n; i++)
+			if (strlen(names[i]) == (size_t) v->val.string.len &&
+				strncmp(names[i], v->val.string.val, v->val.string.len) == 0)
+				return i;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized %s: %s", what, OptionsDescribeValue(v)),
+			 errhint("Valid values are %s.", NameList(names, n))));
+	return -1;					/* keep compiler quiet */
+}
+
+/*
+ * Read a finite number for a search key, or fail.
+ */
+static double
+SearchNumber(const char *subject, JsonbValue *v)
+{
+	double		x;
+
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a number", subject),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(v))));
+	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+										   NumericGetDatum(v->val.numeric)));
+	if (!isfinite(x) || fabs(x) > LRML_MAX_ABS_VALUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", subject),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(v))));
+	return x;
+}
+
+/*
+ * Read an integer in [lo, hi] for a search key, or fail.
+ */
+static int64
+SearchInteger(const char *subject, JsonbValue *v, int64 lo, int64 hi)
+{
+	double		x = SearchNumber(subject, v);
+
+	if (x != floor(x) || x < (double) lo || x > (double) hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an integer between " INT64_FORMAT " and " INT64_FORMAT,
+						subject, lo, hi),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(v))));
+	return (int64) x;
+}
+
+/*
+ * Collect the keys and values of a jsonb object container into *keys and
+ * *values; return their number.
+ */
+static int
+ObjectPairs(JsonbContainer *container, char ***keys, JsonbValue **values)
+{
+	int			n = JsonContainerSize(container);
+	JsonbIterator *it = JsonbIteratorInit(container);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			k = 0;
+
+	*keys = palloc0(sizeof(char *) * (n + 1));
+	*values = palloc0(sizeof(JsonbValue) * (n + 1));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			(*keys)[k] = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			(*values)[k++] = v;
+	}
+	return k;
+}
+
+/*
+ * Check a tuned key's name: a top-level option (the option parser checks
+ * it further), or "schedule.<param>" / "early_stopping.<param>".  The
+ * split's keys cannot be tuned.
+ */
+static void
+CheckSpaceKey(const char *key)
+{
+	const char *dot = strchr(key, '.');
+
+	if (strcmp(key, "seed") == 0 || strcmp(key, "validation_fraction") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" cannot be tuned", key),
+				 errdetail("It decides which rows validate, and every trial must be scored on the same rows."),
+				 errhint("Set it in the options instead.")));
+	if (dot == NULL)
+		return;
+	if (strchr(dot + 1, '.') != NULL || dot[1] == '\0' ||
+		!((dot - key == 8 && strncmp(key, "schedule", 8) == 0) ||
+		  (dot - key == 14 && strncmp(key, "early_stopping", 14) == 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized search space key \"%s\"", key),
+				 errhint("Tune an option by its name, or a parameter of the schedule or of early stopping as \"schedule.<parameter>\" or \"early_stopping.<parameter>\".")));
+}
+
+/*
+ * Read one range {"min", "max", "scale", "num"} of the space into dim.
+ */
+static void
+ParseRange(SearchDim *dim, JsonbContainer *obj, SearchMethod method)
+{
+	char	  **keys;
+	JsonbValue *values;
+	int			n = ObjectPairs(obj, &keys, &values);
+	bool		have_min = false,
+				have_max = false;
+	char	   *subject;
+	static const char *const range_keys[] = {"min", "max", "scale", "num"};
+
+	dim->is_range = true;
+	dim->scale = SCALE_LINEAR;
+	dim->num = 0;
+	for (int i = 0; i < n; i++)
+	{
+		subject = psprintf("\"%s\" of search space key \"%s\"", keys[i],
+						   dim->key);
+		if (strcmp(keys[i], "min") == 0)
+		{
+			dim->min = SearchNumber(subject, &values[i]);
+			have_min = true;
+		}
+		else if (strcmp(keys[i], "max") == 0)
+		{
+			dim->max = SearchNumber(subject, &values[i]);
+			have_max = true;
+		}
+		else if (strcmp(keys[i], "scale") == 0)
+			dim->scale = (RangeScale) (1 +
+									   NameIndex("range scale", scale_names,
+												 lengthof(scale_names),
+												 &values[i]));
+		else if (strcmp(keys[i], "num") == 0)
+		{
+			if (method != SEARCH_GRID)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"num\" of search space key \"%s\" applies only to a grid search",
+								dim->key),
+						 errhint("Random and Bayesian searches draw from the whole range.")));
+			dim->num = (int) SearchInteger(subject, &values[i], 1,
+										   TUNE_MAX_CHOICES);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized key \"%s\" in the range of search space key \"%s\"",
+							keys[i], dim->key),
+					 errhint("A range has the keys %s.",
+							 NameList(range_keys, lengthof(range_keys)))));
+	}
+	if (!have_min || !have_max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the range of search space key \"%s\" needs \"min\" and \"max\"",
+						dim->key),
+				 errhint("Write a range as {\"min\": 0.001, \"max\": 0.1, \"scale\": \"log\"}, or give a list of values.")));
+	if (dim->min > dim->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the range of search space key \"%s\" has \"min\" above \"max\"",
+						dim->key),
+				 errdetail("The range given was %g to %g.", dim->min,
+						   dim->max)));
+	if (dim->scale == SCALE_LOG && !(dim->min > 0.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a \"log\" range of search space key \"%s\" must have \"min\" greater than 0",
+						dim->key),
+				 errdetail("The value given was %g.", dim->min)));
+	if (dim->scale == SCALE_INT &&
+		(dim->min != floor(dim->min) || dim->max != floor(dim->max) ||
+		 dim->max - dim->min >= (double) PG_INT32_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an \"int\" range of search space key \"%s\" must have integer bounds",
+						dim->key),
+				 errdetail("The range given was %g to %g.", dim->min,
+						   dim->max)));
+	if (method != SEARCH_GRID)
+		return;
+	if (dim->scale == SCALE_INT && dim->num == 0)
+		dim->num = (int) Min(dim->max - dim->min + 1, TUNE_MAX_CHOICES + 1);
+	if (dim->num == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the range of search space key \"%s\" needs \"num\" in a grid search",
+						dim->key),
+				 errhint("Give the number of grid points, for example \"num\": 5, or a list of values.")));
+	if (dim->num > TUNE_MAX_CHOICES ||
+		(dim->scale == SCALE_INT && dim->num > dim->max - dim->min + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the grid of search space key \"%s\" has too many points",
+						dim->key),
+				 errdetail("A range gives at most %d points, and an \"int\" range at most one per integer.",
+						   TUNE_MAX_CHOICES)));
+	if (dim->num == 1 && dim->min != dim->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the grid of search space key \"%s\" needs \"num\" of at least 2",
+						dim->key),
+				 errdetail("Its range holds more than one value.")));
+}
+
+/*
+ * Read one list of choices of the space into dim.
+ */
+static void
+ParseChoices(SearchDim *dim, JsonbContainer *arr)
+{
+	int			n = JsonContainerSize(arr);
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			k = 0;
+
+	if (n == 0 || n > TUNE_MAX_CHOICES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the list of search space key \"%s\" must have between 1 and %d values",
+						dim->key, TUNE_MAX_CHOICES)));
+	dim->is_range = false;
+	dim->n_choices = n;
+	dim->choices = palloc(sizeof(Jsonb *) * n);
+	dim->choice_text = palloc(sizeof(char *) * n);
+	it = JsonbIteratorInit(arr);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the list of search space key \"%s\" must not hold null",
+							dim->key)));
+		dim->choices[k] = JsonbValueToJsonb(&v);
+		dim->choice_text[k] = JsonbToCString(NULL, &dim->choices[k]->root,
+											 VARSIZE(dim->choices[k]));
+		k++;
+	}
+}
+
+/*
+ * Read the "space" of a search.
+ */
+static void
+ParseSpace(SearchSpec *spec, JsonbValue *space)
+{
+	char	  **keys;
+	JsonbValue *values;
+	int			coord = 0;
+
+	if (space->type != jbvBinary || !JsonContainerIsObject(space->val.binary.data) ||
+		JsonContainerSize(space->val.binary.data) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("search key \"space\" must be a non-empty JSON object"),
+				 errdetail("The value given was %s.", OptionsDescribeValue(space)),
+				 errhint("Map each tuned option to a list of values or to a range, for example {\"learning_rate\": {\"min\": 0.001, \"max\": 0.1, \"scale\": \"log\"}}.")));
+	spec->space = JsonbValueToJsonb(space);
+	spec->n_dims = ObjectPairs(space->val.binary.data, &keys, &values);
+	spec->dims = palloc0(sizeof(SearchDim) * spec->n_dims);
+	for (int i = 0; i < spec->n_dims; i++)
+	{
+		SearchDim  *dim = &spec->dims[i];
+		JsonbValue *v = &values[i];
+
+		dim->key = keys[i];
+		CheckSpaceKey(dim->key);
+		if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+			ParseChoices(dim, v->val.binary.data);
+		else if (v->type == jbvBinary &&
+				 JsonContainerIsObject(v->val.binary.data))
+			ParseRange(dim, v->val.binary.data, spec->method);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("search space key \"%s\" must be a list of values or a range",
+							dim->key),
+					 errdetail("The value given was %s.", OptionsDescribeValue(v)),
+					 errhint("Write [0.01, 0.1] for a list, or {\"min\": 0.001, \"max\": 0.1, \"scale\": \"log\"} for a range.")));
+		dim->coord = coord;
+		dim->width = dim->is_range ? 1 : dim->n_choices;
+		coord += dim->width;
+	}
+	spec->n_coords = coord;
+}
+
+/*
+ * Read the search argument of lrml.tune; seed is the options' seed, the
+ * default of the search's own.
+ *
+ * 1. Collect the keys; "method" first, since it decides which others
+ *	  apply.
+ * 2. Read each key.
+ * 3. Grid: the number of trials is the number of combinations.
+ */
+static void
+ParseSearch(Jsonb *search, int64 seed, SearchSpec *spec)
+{
+	char	  **keys;
+	JsonbValue *values;
+	int			n;
+	JsonbValue *space = NULL;
+
+	/* 1. */
+	if (!JB_ROOT_IS_OBJECT(search) || JB_ROOT_IS_SCALAR(search))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("search must be a JSON object"),
+				 errhint("Write it as {\"method\": \"bayes\", \"trials\": 20, \"space\": {\"learning_rate\": {\"min\": 0.0001, \"max\": 1, \"scale\": \"log\"}}}.")));
+	memset(spec, 0, sizeof(SearchSpec));
+	spec->method = SEARCH_BAYES;
+	spec->trials = 20;
+	spec->metric = METRIC_VALID_LOSS;
+	spec->seed = seed;
+	n = ObjectPairs(&search->root, &keys, &values);
+	for (int i = 0; i < n; i++)
+	{
+		bool		known = false;
+
+		for (int k = 0; k < (int) lengthof(search_keys); k++)
+			known |= strcmp(keys[i], search_keys[k]) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized search key \"%s\"", keys[i]),
+					 errhint("Valid search keys are %s; training options go in the options argument.",
+							 NameList(search_keys, lengthof(search_keys)))));
+		if (strcmp(keys[i], "method") == 0)
+			spec->method = (SearchMethod) (1 +
+										   NameIndex("search method",
+													 method_names,
+													 lengthof(method_names),
+													 &values[i]));
+	}
+
+	/* 2. */
+	for (int i = 0; i < n; i++)
+	{
+		if (strcmp(keys[i], "trials") == 0)
+		{
+			if (spec->method == SEARCH_GRID)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("search key \"trials\" does not apply to a grid search"),
+						 errdetail("A grid search runs every combination of its space."),
+						 errhint("Remove \"trials\", or use \"method\": \"random\" or \"bayes\".")));
+			spec->trials = (int) SearchInteger("search key \"trials\"",
+											   &values[i], 1,
+											   spec->method == SEARCH_BAYES ?
+											   TUNE_MAX_BAYES_TRIALS :
+											   TUNE_MAX_TRIALS);
+		}
+		else if (strcmp(keys[i], "metric") == 0)
+			spec->metric = (SearchMetric) (1 +
+										   NameIndex("search metric",
+													 metric_names,
+													 lengthof(metric_names),
+													 &values[i]));
+		else if (strcmp(keys[i], "max_seconds") == 0)
+		{
+			spec->max_seconds = SearchNumber("search key \"max_seconds\"",
+											 &values[i]);
+			if (!(spec->max_seconds > 0.0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("search key \"max_seconds\" must be greater than 0"),
+						 errdetail("The value given was %s.",
+								   OptionsDescribeValue(&values[i]))));
+		}
+		else if (strcmp(keys[i], "seed") == 0)
+			spec->seed = SearchInteger("search key \"seed\"", &values[i], 0,
+									   PG_INT64_MAX);
+		else if (strcmp(keys[i], "space") == 0)
+			space = &values[i];
+	}
+	if (space == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("search key \"space\" is missing"),
+				 errhint("Map each tuned option to a list of values or to a range, for example \"space\": {\"learning_rate\": [0.001, 0.01, 0.1]}.")));
+	ParseSpace(spec, space);
+
+	/* 3. */
+	if (spec->method == SEARCH_GRID)
+	{
+		double		combos = 1.0;
+
+		for (int d = 0; d < spec->n_dims; d++)
+			combos *= spec->dims[d].is_range ? spec->dims[d].num :
+				spec->dims[d].n_choices;
+		if (combos > TUNE_MAX_TRIALS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the grid has %.0f combinations, more than the %d a search may run",
+							combos, TUNE_MAX_TRIALS),
+					 errhint("Use fewer values, or \"method\": \"random\" or \"bayes\".")));
+		spec->trials = (int) combos;
+	}
+}
+
+/*
+ * Map a range's value to [0, 1] in its scale.
+ */
+static double
+RangeToUnit(const SearchDim *dim, double x)
+{
+	if (dim->max == dim->min)
+		return 0.0;
+	if (dim->scale == SCALE_LOG)
+		return (log(x) - log(dim->min)) / (log(dim->max) - log(dim->min));
+	return (x - dim->min) / (dim->max - dim->min);
+}
+
+/*
+ * Map t in [0, 1] to a value of the range; an "int" range rounds.
+ */
+static double
+UnitToRange(const SearchDim *dim, double t)
+{
+	double		x;
+
+	t = Max(0.0, Min(1.0, t));
+	if (dim->scale == SCALE_LOG)
+		x = exp(log(dim->min) + t * (log(dim->max) - log(dim->min)));
+	else
+		x = dim->min + t * (dim->max - dim->min);
+	if (dim->scale == SCALE_INT)
+		x = floor(x + 0.5);
+	return Max(dim->min, Min(dim->max, x));
+}
+
+static void
+PointAlloc(const SearchSpec *spec, SearchPoint *p)
+{
+	p->choice = palloc0(sizeof(int) * Max(spec->n_dims, 1));
+	p->value = palloc0(sizeof(double) * Max(spec->n_dims, 1));
+}
+
+/*
+ * Set p to grid combination index; the last key varies fastest.
+ */
+static void
+GridPoint(const SearchSpec *spec, int index, SearchPoint *p)
+{
+	for (int d = spec->n_dims - 1; d >= 0; d--)
+	{
+		const SearchDim *dim = &spec->dims[d];
+		int			size = dim->is_range ? dim->num : dim->n_choices;
+		int			i = index % size;
+
+		index /= size;
+		p->choice[d] = dim->is_range ? -1 : i;
+		if (dim->is_range)
+		{
+			p->value[d] = size == 1 ? dim->min :
+				UnitToRange(dim, (double) i / (size - 1));
+			/* the ends exactly as given */
+			if (i == 0)
+				p->value[d] = dim->min;
+			else if (i == size - 1)
+				p->value[d] = dim->max;
+		}
+	}
+}
+
+/*
+ * Draw p uniformly from the space: a choice uniformly, a range uniformly
+ * in its scale ("int": each integer with the same chance).
+ */
+static void
+RandomPoint(const SearchSpec *spec, pg_prng_state *rng, SearchPoint *p)
+{
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+
+		if (!dim->is_range)
+		{
+			p->choice[d] = (int) pg_prng_uint64_range(rng, 0,
+													  dim->n_choices - 1);
+			continue;
+		}
+		p->choice[d] = -1;
+		if (dim->scale == SCALE_INT)
+			p->value[d] = dim->min +
+				(double) pg_prng_uint64_range(rng, 0,
+											  (uint64) (dim->max - dim->min));
+		else
+			p->value[d] = UnitToRange(dim, pg_prng_double(rng));
+	}
+}
+
+/*
+ * Write the coordinates of p in the unit cube into u.
+ */
+static void
+PointToUnit(const SearchSpec *spec, const SearchPoint *p, double *u)
+{
+	memset(u, 0, sizeof(double) * Max(spec->n_coords, 1));
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+
+		if (dim->is_range)
+			u[dim->coord] = RangeToUnit(dim, p->value[d]);
+		else
+			u[dim->coord + p->choice[d]] = 1.0;
+	}
+}
+
+/*
+ * Append the JSON text of key d's value at p.
+ */
+static void
+AppendValue(StringInfo buf, const SearchDim *dim, const SearchPoint *p,
+			int d)
+{
+	if (!dim->is_range)
+		appendStringInfoString(buf, dim->choice_text[p->choice[d]]);
+	else if (dim->scale == SCALE_INT)
+		appendStringInfo(buf, INT64_FORMAT, (int64) p->value[d]);
+	else
+		LrmlAppendJsonNumber(buf, p->value[d]);
+}
+
+/*
+ * Return the trial parameters of p as a jsonb object.
+ */
+static Jsonb *
+PointParams(const SearchSpec *spec, const SearchPoint *p)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		if (d > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, spec->dims[d].key);
+		appendStringInfoString(&buf, ": ");
+		AppendValue(&buf, &spec->dims[d], p, d);
+	}
+	appendStringInfoChar(&buf, '}');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(buf.data)));
+}
+
+/*
+ * Return options with path (one or two keys) set to value.
+ */
+static Jsonb *
+JsonbSetPath(Jsonb *options, const char *k1, const char *k2, Jsonb *value)
+{
+	Datum		path[2];
+	ArrayType  *arr;
+
+	path[0] = CStringGetTextDatum(k1);
+	if (k2 != NULL)
+		path[1] = CStringGetTextDatum(k2);
+	arr = construct_array(path, k2 != NULL ? 2 : 1, TEXTOID, -1, false,
+						  TYPALIGN_INT);
+	return DatumGetJsonbP(DirectFunctionCall4(jsonb_set,
+											  JsonbPGetDatum(options),
+											  PointerGetDatum(arr),
+											  JsonbPGetDatum(value),
+											  BoolGetDatum(true)));
+}
+
+/*
+ * Return options with the tuned key set to value.  A key "parent.child"
+ * sets a parameter inside an object-valued option: a schedule given by
+ * name becomes {"name": ...}; early stopping given as true (or not given)
+ * becomes an object, which turns it on.
+ */
+static Jsonb *
+ApplyParam(Jsonb *options, const char *key, Jsonb *value)
+{
+	const char *dot = strchr(key, '.');
+	char	   *parent;
+	JsonbValue	buf;
+	JsonbValue *cur;
+	StringInfoData obj;
+
+	if (dot == NULL)
+		return JsonbSetPath(options, key, NULL, value);
+	parent = pnstrdup(key, dot - key);
+	cur = getKeyJsonValueFromContainer(&options->root, parent,
+									   strlen(parent), &buf);
+	if (cur != NULL && cur->type == jbvBinary &&
+		JsonContainerIsObject(cur->val.binary.data))
+		return JsonbSetPath(options, parent, dot + 1, value);
+
+	initStringInfo(&obj);
+	if (strcmp(parent, "schedule") == 0 && cur != NULL &&
+		cur->type == jbvString)
+	{
+		appendStringInfoString(&obj, "{\"name\": ");
+		escape_json(&obj, pnstrdup(cur->val.string.val, cur->val.string.len));
+		appendStringInfoString(&obj, "}");
+	}
+	else if (strcmp(parent, "early_stopping") == 0 &&
+			 (cur == NULL || (cur->type == jbvBool && cur->val.boolean)))
+		appendStringInfoString(&obj, "{}");
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot tune \"%s\": option \"%s\" is %s", key, parent,
+						cur == NULL ? "not given" : OptionsDescribeValue(cur)),
+				 strcmp(parent, "schedule") == 0 ?
+				 errhint("Name the schedule in the options, or tune \"schedule\" itself.") :
+				 errhint("Turn early stopping on in the options.")));
+	options = JsonbSetPath(options, parent, NULL,
+						   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															  CStringGetDatum(obj.data))));
+	return JsonbSetPath(options, parent, dot + 1, value);
+}
+
+/*
+ * Return the options of a trial at p: the caller's options with each
+ * tuned key set (keys in jsonb order, so a parent comes before its
+ * parameters).
+ */
+static Jsonb *
+PointOptions(const SearchSpec *spec, Jsonb *base, const SearchPoint *p)
+{
+	Jsonb	   *options = base;
+
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+		Jsonb	   *value;
+
+		if (dim->is_range)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			AppendValue(&buf, dim, p, d);
+			value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													   CStringGetDatum(buf.data)));
+		}
+		else
+			value = dim->choices[p->choice[d]];
+		options = ApplyParam(options, dim->key, value);
+	}
+	return options;
+}
+
+/*
+ * Fail when the search metric does not fit the model of opts.
+ */
+static void
+CheckMetric(const SearchSpec *spec, const TrainOptions *opts)
+{
+	if ((spec->metric == METRIC_AUC && opts->model != MODEL_LOGISTIC) ||
+		(spec->metric == METRIC_RMSE && opts->model != MODEL_LINEAR))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("search metric \"%s\" does not apply to a %s model",
+						metric_names[spec->metric - 1],
+						ModelKindName(opts->model)),
+				 errhint("Use \"valid_loss\" for any model, \"auc\" for a logistic one or \"rmse\" for a linear one.")));
+	if (opts->validation_fraction == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a search needs validation rows"),
+				 errdetail("The option \"validation_fraction\" is 0."),
+				 errhint("Set \"validation_fraction\" above 0, for example 0.2.")));
+}
+
+/*
+ * Check the options of a point, failing on the first bad one; tc names
+ * the point in the error context.
+ */
+static void
+CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
+		   TuneContext *tc)
+{
+	Jsonb	   *params = PointParams(spec, p);
+	TrainOptions opts;
+
+	tc->params = JsonbToCString(NULL, &params->root, VARSIZE(params));
+	OptionsParse(PointOptions(spec, base, p), &opts);
+	CheckMetric(spec, &opts);
+	tc->params = NULL;
+}
+
+/*
+ * Check the space before any trial trains.  Grid: every combination.
+ * Random and Bayesian: every choice and both ends of every range, with
+ * the other keys at their first choice or lower end.
+ */
+static void
+CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc)
+{
+	SearchPoint p;
+
+	PointAlloc(spec, &p);
+	if (spec->method == SEARCH_GRID)
+	{
+		for (int i = 0; i < spec->trials; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			GridPoint(spec, i, &p);
+			CheckPoint(spec, base, &p, tc);
+		}
+		return;
+	}
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+		int			n = dim->is_range ? 2 : dim->n_choices;
+
+		for (int i = 0; i < n; i++)
+		{
+			for (int e = 0; e < spec->n_dims; e++)
+			{
+				p.choice[e] = spec->dims[e].is_range ? -1 : 0;
+				p.value[e] = spec->dims[e].min;
+			}
+			if (dim->is_range)
+				p.value[d] = i == 0 ? dim->min : dim->max;
+			else
+				p.choice[d] = i;
+			CheckPoint(spec, base, &p, tc);
+		}
+	}
+}
+
+/*
+ * Is an error of this SQLSTATE a failed trial rather than a failed
+ * search?  Data exceptions: invalid combinations of options, divergence,
+ * non-finite results.
+ */
+static bool
+TrialMayFail(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION;
+}
+
+/*
+ * Describe why a trial failed: the error's message and, if it has one,
+ * its detail without the final period.
+ */
+static char *
+TrialReason(const ErrorData *edata)
+{
+	char	   *detail;
+	int			len;
+
+	if (edata->detail == NULL)
+		return pstrdup(edata->message);
+	detail = pstrdup(edata->detail);
+	len = strlen(detail);
+	if (len > 0 && detail[len - 1] == '.')
+		detail[len - 1] = '\0';
+	return psprintf("%s: %s", edata->message, detail);
+}
+
+/*
+ * Run trial t with the given options, in a subtransaction and a memory
+ * context of its own (a child of parent_cxt, kept when the trial
+ * succeeds).
+ *
+ * 1. Parse the options, read and encode the rows, train (the same steps
+ *	  as lrml.train).
+ * 2. Score the final weights on the validation rows: the weights kept,
+ *	  which after early stopping or a back-off are not the last epoch's.
+ * 3. On a data exception, roll back, record the reason; rethrow any
+ *	  other error.
+ */
+static void
+RunTrial(const char *name, const char *relation, const char *label,
+		 ArrayType *features, const SearchSpec *spec, Jsonb *options,
+		 Trial *t, MemoryContext parent_cxt)
+{
+	MemoryContext old_cxt = CurrentMemoryContext;
+	ResourceOwner old_owner = CurrentResourceOwner;
+	TimestampTz start = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
+
+	t->cxt = AllocSetContextCreate(parent_cxt, "lrml tune trial",
+								   ALLOCSET_DEFAULT_SIZES);
+	t->ok = false;
+	t->valid_loss = get_float8_nan();
+	t->valid_metric = get_float8_nan();
+	t->score = get_float8_nan();
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(t->cxt);
+	PG_TRY();
+	{
+		double		loss,
+					metric;
+
+		/* 1. */
+		OptionsParse(options, &t->opts);
+		t->opts.quiet = true;
+		t->parsed = true;
+		CheckMetric(spec, &t->opts);
+		TrainPrepare(relation, label, features, &t->opts, &t->in);
+		if (t->opts.validation_fraction == 0.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relation \"%s\" has too few rows for a validation split",
+							relation),
+					 errhint("Raise \"validation_fraction\" or add rows.")));
+		TrainFit(name, &t->opts, &t->in, &t->fit);
+
+		/* 2. */
+		t->in.learner->validate(t->in.learner->arg, t->fit.theta, &loss,
+								&metric);
+		for (int k = 0; k < t->in.learner->n_params; k++)
+			if (!isfinite(t->fit.theta[k]))
+				loss = get_float8_nan();
+		if (!isfinite(loss) || !isfinite(metric))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the trained model's validation loss is not finite")));
+		t->valid_loss = loss;
+		t->valid_metric = metric;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old_cxt);
+		CurrentResourceOwner = old_owner;
+		t->ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* 3. */
+		MemoryContextSwitchTo(old_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old_cxt);
+		CurrentResourceOwner = old_owner;
+		if (!TrialMayFail(edata->sqlerrcode))
+			ReThrowError(edata);
+		t->reason = TrialReason(edata);
+		FreeErrorData(edata);
+		MemoryContextDelete(t->cxt);
+		t->cxt = NULL;
+	}
+	PG_END_TRY();
+
+	if (t->ok)
+	{
+		if (spec->metric == METRIC_AUC)
+			t->score = -t->valid_metric;
+		else if (spec->metric == METRIC_RMSE)
+			t->score = t->valid_metric;
+		else
+			t->score = t->valid_loss;
+	}
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	t->seconds = secs + usecs / 1e6;
+}
+
+/*----------
+ * Matern 5/2 kernel at distance r for length scale l:
+ *	  (1 + sqrt(5) r / l + 5 r^2 / (3 l^2)) exp(-sqrt(5) r / l)
+ */
+static double
+Matern52(double r, double l)
+{
+	double		a = sqrt(5.0) * r / l;
+
+	return (1.0 + a + a * a / 3.0) * exp(-a);
+}
+
+static double
+Distance(const double *a, const double *b, int n)
+{
+	double		s = 0.0;
+
+	for (int i = 0; i < n; i++)
+		s += (a[i] - b[i]) * (a[i] - b[i]);
+	return sqrt(s);
+}
+
+/*
+ * The Gaussian process over the trials so far: the Cholesky factor of K,
+ * K^-1 y, and the chosen length scale.
+ */
+typedef struct GaussianProcess
+{
+	int			n;
+	int			dim;
+	double	  **u;				/* the trials' points */
+	double	   *L;				/* n x n factor of K */
+	double	   *alpha;			/* K^-1 y */
+	double		length;
+	double		y_min;
+} GaussianProcess;
+
+/*
+ * Build K for length scale l and noise s2 into K, factor it, and return
+ * the log marginal likelihood of y (or -inf when K is not positive
+ * definite).  alpha gets K^-1 y.
+ */
+static double
+FitKernel(const GaussianProcess *gp, const double *y, double l, double s2,
+		  double *K, double *alpha)
+{
+	int			n = gp->n;
+	double		lml = 0.0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j <= i; j++)
+		{
+			double		k = Matern52(Distance(gp->u[i], gp->u[j], gp->dim), l);
+
+			if (i == j)
+				k += s2 + 1e-10;
+			K[i * n + j] = k;
+			K[j * n + i] = k;
+		}
+	if (!LinalgCholesky(n, K))
+		return -get_float8_infinity();
+	memcpy(alpha, y, sizeof(double) * n);
+	LinalgCholeskySolve(n, K, 1, alpha);
+	for (int i = 0; i < n; i++)
+		lml -= 0.5 * y[i] * alpha[i] + log(K[i * n + i]);
+	return lml - 0.5 * n * log(2.0 * M_PI);
+}
+
+/*
+ * Fit the Gaussian process to the trials: standardized targets, failed
+ * trials at the penalty, and the (length, noise) pair of largest marginal
+ * likelihood from a small grid.
+ */
+static void
+FitProcess(const SearchSpec *spec, Trial *trials, int n, GaussianProcess *gp)
+{
+	static const double lengths[] = {0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 2.0};
+	static const double noises[] = {1e-6, 1e-4, 1e-2, 1e-1};
+	double	   *y = palloc(sizeof(double) * n);
+	double	   *K = palloc(sizeof(double) * n * n);
+	double	   *alpha = palloc(sizeof(double) * n);
+	double		sum = 0.0,
+				sumsq = 0.0,
+				mean,
+				sd,
+				worst = -get_float8_infinity(),
+				best_lml = -get_float8_infinity();
+	int			n_ok = 0;
+
+	gp->n = n;
+	gp->dim = Max(spec->n_coords, 1);
+	gp->u = palloc(sizeof(double *) * n);
+	gp->L = palloc(sizeof(double) * n * n);
+	gp->alpha = palloc(sizeof(double) * n);
+	gp->length = lengths[0];
+
+	/* positive losses on a log scale: a diverging trial is no outlier */
+	for (int i = 0; i < n; i++)
+	{
+		gp->u[i] = trials[i].u;
+		y[i] = get_float8_nan();
+		if (!trials[i].ok)
+			continue;
+		y[i] = spec->metric == METRIC_AUC ? trials[i].score :
+			log(Max(trials[i].score, 1e-300));
+		sum += y[i];
+		sumsq += y[i] * y[i];
+		n_ok++;
+	}
+	mean = n_ok > 0 ? sum / n_ok : 0.0;
+	sd = n_ok > 1 ? sqrt(Max(sumsq / n_ok - mean * mean, 0.0)) : 0.0;
+	if (!(sd > 1e-12))
+		sd = 1.0;
+	for (int i = 0; i < n; i++)
+		if (trials[i].ok)
+		{
+			y[i] = (y[i] - mean) / sd;
+			worst = Max(worst, y[i]);
+		}
+	gp->y_min = get_float8_infinity();
+	for (int i = 0; i < n; i++)
+	{
+		if (!trials[i].ok)
+			y[i] = n_ok > 0 ? worst + 1.0 : 0.0;
+		gp->y_min = Min(gp->y_min, y[i]);
+	}
+
+	for (int a = 0; a < (int) lengthof(lengths); a++)
+		for (int b = 0; b < (int) lengthof(noises); b++)
+		{
+			double		l = lengths[a] * sqrt((double) gp->dim);
+			double		lml;
+
+			CHECK_FOR_INTERRUPTS();
+			lml = FitKernel(gp, y, l, noises[b], K, alpha);
+
+			if (lml > best_lml)
+			{
+				best_lml = lml;
+				gp->length = l;
+				memcpy(gp->L, K, sizeof(double) * n * n);
+				memcpy(gp->alpha, alpha, sizeof(double) * n);
+			}
+		}
+	if (!isfinite(best_lml))
+		elog(ERROR, "no kernel of the search could be factored");
+}
+
+/*
+ * Expected improvement of each of m candidate points cu[] (minimizing).
+ */
+static void
+ExpectedImprovement(const GaussianProcess *gp, double **cu, int m,
+					double *ei)
+{
+	int			n = gp->n;
+	double	   *ks = palloc(sizeof(double) * n * m);
+	double	   *v = palloc(sizeof(double) * n * m);
+
+	for (int c = 0; c < m; c++)
+		for (int i = 0; i < n; i++)
+			ks[c * n + i] = Matern52(Distance(cu[c], gp->u[i], gp->dim),
+									 gp->length);
+	memcpy(v, ks, sizeof(double) * n * m);
+	LinalgCholeskySolve(n, gp->L, m, v);
+	for (int c = 0; c < m; c++)
+	{
+		double		mu = 0.0,
+					var = 1.0,
+					s,
+					z,
+					gain;
+
+		for (int i = 0; i < n; i++)
+		{
+			mu += ks[c * n + i] * gp->alpha[i];
+			var -= ks[c * n + i] * v[c * n + i];
+		}
+		s = sqrt(Max(var, 1e-12));
+		gain = gp->y_min - mu - BAYES_XI;
+		z = gain / s;
+		ei[c] = gain * 0.5 * erfc(-z / M_SQRT2) +
+			s * exp(-0.5 * z * z) / sqrt(2.0 * M_PI);
+		if (!isfinite(ei[c]))
+			ei[c] = 0.0;
+	}
+	pfree(ks);
+	pfree(v);
+}
+
+/*
+ * Draw a standard normal number (Box-Muller).
+ */
+static double
+NormalDraw(pg_prng_state *rng)
+{
+	double		u1 = 1.0 - pg_prng_double(rng);	/* in (0, 1] */
+	double		u2 = pg_prng_double(rng);
+
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/*
+ * Set p to a perturbation of the trial point c.
+ */
+static void
+LocalPoint(const SearchSpec *spec, const SearchPoint *c, pg_prng_state *rng,
+		   SearchPoint *p)
+{
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+
+		if (dim->is_range)
+		{
+			p->choice[d] = -1;
+			p->value[d] = UnitToRange(dim, RangeToUnit(dim, c->value[d]) +
+									  BAYES_LOCAL_SD * NormalDraw(rng));
+		}
+		else if (pg_prng_double(rng) < BAYES_LOCAL_SWITCH)
+			p->choice[d] = (int) pg_prng_uint64_range(rng, 0,
+													  dim->n_choices - 1);
+		else
+			p->choice[d] = c->choice[d];
+	}
+}
+
+/*
+ * Propose the next point of a Bayesian search into p: the candidate of
+ * largest expected improvement (see the file header).
+ */
+static void
+BayesPropose(const SearchSpec *spec, Trial *trials, int n,
+			 pg_prng_state *rng, SearchPoint *p)
+{
+	int			n_centers = 0;
+	int			centers[BAYES_LOCAL_CENTERS];
+	int			m;
+	SearchPoint *cand;
+	double	  **cu;
+	double	   *ei;
+	GaussianProcess gp;
+	int			best = 0;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "lrml tune proposal",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old_cxt = MemoryContextSwitchTo(cxt);
+
+	FitProcess(spec, trials, n, &gp);
+
+	/* the best trials that succeeded, best first */
+	for (int k = 0; k < BAYES_LOCAL_CENTERS; k++)
+	{
+		int			pick = -1;
+
+		for (int i = 0; i < n; i++)
+		{
+			bool		taken = false;
+
+			for (int j = 0; j < n_centers; j++)
+				taken |= centers[j] == i;
+			if (trials[i].ok && !taken &&
+				(pick < 0 || trials[i].score < trials[pick].score))
+				pick = i;
+		}
+		if (pick >= 0)
+			centers[n_centers++] = pick;
+	}
+
+	m = BAYES_RANDOM_CANDIDATES + n_centers * BAYES_LOCAL_CANDIDATES;
+	cand = palloc(sizeof(SearchPoint) * m);
+	cu = palloc(sizeof(double *) * m);
+	ei = palloc(sizeof(double) * m);
+	for (int c = 0; c < m; c++)
+	{
+		PointAlloc(spec, &cand[c]);
+		if (c < BAYES_RANDOM_CANDIDATES)
+			RandomPoint(spec, rng, &cand[c]);
+		else
+			LocalPoint(spec,
+					   &trials[centers[(c - BAYES_RANDOM_CANDIDATES) /
+									   BAYES_LOCAL_CANDIDATES]].point,
+					   rng, &cand[c]);
+		cu[c] = palloc(sizeof(double) * Max(spec->n_coords, 1));
+		PointToUnit(spec, &cand[c], cu[c]);
+	}
+	ExpectedImprovement(&gp, cu, m, ei);
+	for (int c = 1; c < m; c++)
+		if (ei[c] > ei[best])
+			best = c;
+	memcpy(p->choice, cand[best].choice, sizeof(int) * spec->n_dims);
+	memcpy(p->value, cand[best].value, sizeof(double) * spec->n_dims);
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * Record of the search stored in the best version's metrics.
+ */
+static Jsonb *
+SearchRecord(const SearchSpec *spec, int n_run, int n_failed, int best,
+			 bool stopped)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"search\": {\"method\": \"%s\", \"metric\": \"%s\"",
+					 method_names[spec->method - 1],
+					 metric_names[spec->metric - 1]);
+	appendStringInfo(&buf, ", \"seed\": " INT64_FORMAT, spec->seed);
+	appendStringInfo(&buf, ", \"trials\": %d, \"trials_planned\": %d"
+					 ", \"trials_failed\": %d, \"best_trial\": %d",
+					 n_run, spec->trials, n_failed, best);
+	if (spec->max_seconds > 0.0)
+	{
+		appendStringInfoString(&buf, ", \"max_seconds\": ");
+		LrmlAppendJsonNumber(&buf, spec->max_seconds);
+	}
+	appendStringInfo(&buf, ", \"stopped_by_time\": %s, \"space\": ",
+					 stopped ? "true" : "false");
+	appendStringInfoString(&buf, JsonbToCString(NULL, &spec->space->root,
+												VARSIZE(spec->space)));
+	appendStringInfoString(&buf, "}}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(buf.data)));
+}
+
+/*
+ * Fail because no trial succeeded, listing each trial's reason.
+ */
+static void
+ReportNoTrial(const char *name, Trial *trials, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%sTrial %d %s: %s.", i > 0 ? "\n" : "", i,
+						 JsonbToCString(NULL, &trials[i].params->root,
+										VARSIZE(trials[i].params)),
+						 trials[i].reason);
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("no trial of the search for model \"%s\" succeeded", name),
+			 errdetail_internal("%s", buf.data),
+			 errhint("Narrow the space to rates and settings that train, for example lower learning rates.")));
+}
+
+/*
+ * Tell once about failed trials and a search cut short by max_seconds.
+ */
+static void
+ReportSearch(const char *name, const SearchSpec *spec, Trial *trials, int n,
+			 int n_failed, bool stopped)
+{
+	if (n_failed > 0)
+	{
+		StringInfoData buf;
+		int			shown = 0;
+
+		initStringInfo(&buf);
+		for (int i = 0; i < n && shown < 3; i++)
+			if (!trials[i].ok)
+				appendStringInfo(&buf, "%sTrial %d: %s.",
+								 shown++ > 0 ? " " : "", i,
+								 trials[i].reason);
+		ereport(NOTICE,
+				(errmsg_plural("%d of %d trial of the search for model \"%s\" failed",
+							   "%d of %d trials of the search for model \"%s\" failed",
+							   n, n_failed, n, name),
+				 errdetail_internal("%s", buf.data),
+				 errhint("Every trial and its reason are in lrml.trials.")));
+	}
+	if (stopped)
+		ereport(NOTICE,
+				(errmsg("the search for model \"%s\" stopped after %d of %d trials",
+						name, n, spec->trials),
+				 errdetail("Its time limit of %g seconds (search key \"max_seconds\") ran out.",
+						   spec->max_seconds)));
+}
+
+/*
+ * lrml.tune(model, relation, label, features, search, options)
+ *
+ * 1. Read the search and the options; check the whole space (before any
+ *	  data is read) and that the model could be stored.
+ * 2. Run the trials: grid in order, random draws, or Bayesian proposals
+ *	  after the random start; stop early when max_seconds ran out.
+ * 3. Store the best trial's model with the search in its metrics, and the
+ *	  trials in lrml.trials; fail when no trial succeeded.
+ * 4. Return one row per trial.
+ */
+Datum
+lrml_tune(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = TrainRequiredText(fcinfo, 0, "model");
+	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
+	char	   *label = TrainRequiredText(fcinfo, 2, "label");
+	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	Jsonb	   *options = TrainOptionsArg(fcinfo, 5);
+	TrainOptions base_opts;
+	SearchSpec	spec;
+	MemoryContext tune_cxt;
+	MemoryContext old_cxt;
+	Trial	   *trials;
+	pg_prng_state rng;
+	TimestampTz start;
+	int			n_run = 0;
+	int			n_failed = 0;
+	int			n_init;
+	int			best = -1;
+	bool		stopped = false;
+	int32		version;
+	TuneContext tc;
+	ErrorContextCallback callback;
+
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"search\" must not be NULL")));
+
+	tune_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml tune",
+									 ALLOCSET_DEFAULT_SIZES);
+	old_cxt = MemoryContextSwitchTo(tune_cxt);
+	tc.model_name = name;
+	tc.trial = -1;
+	tc.params = NULL;
+	callback.callback = TuneErrorCallback;
+	callback.arg = &tc;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	/* 1. */
+	OptionsParse(options, &base_opts);
+	ParseSearch(PG_GETARG_JSONB_P(4), base_opts.seed, &spec);
+	CheckSpace(&spec, options, &tc);
+	TrainCheckStorable(name, "lrml.tune()");
+	MemoryContextSwitchTo(old_cxt);
+	InitMaterializedSRF(fcinfo, 0);
+	MemoryContextSwitchTo(tune_cxt);
+
+	/* 2. */
+	trials = palloc0(sizeof(Trial) * spec.trials);
+	pg_prng_seed(&rng, (uint64) spec.seed);
+	n_init = Min(spec.trials, Max(3, spec.n_coords + 1));
+	start = GetCurrentTimestamp();
+	for (int i = 0; i < spec.trials; i++)
+	{
+		Trial	   *t = &trials[i];
+		long		secs;
+		int			usecs;
+
+		CHECK_FOR_INTERRUPTS();
+		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+		if (i > 0 && spec.max_seconds > 0.0 &&
+			secs + usecs / 1e6 >= spec.max_seconds)
+		{
+			stopped = true;
+			break;
+		}
+		PointAlloc(&spec, &t->point);
+		if (spec.method == SEARCH_GRID)
+			GridPoint(&spec, i, &t->point);
+		else if (spec.method == SEARCH_RANDOM || i < n_init)
+			RandomPoint(&spec, &rng, &t->point);
+		else
+			BayesPropose(&spec, trials, i, &rng, &t->point);
+		t->u = palloc(sizeof(double) * Max(spec.n_coords, 1));
+		PointToUnit(&spec, &t->point, t->u);
+		t->params = PointParams(&spec, &t->point);
+
+		tc.trial = i;
+		tc.params = JsonbToCString(NULL, &t->params->root,
+								   VARSIZE(t->params));
+		RunTrial(name, relation, label, features, &spec,
+				 PointOptions(&spec, options, &t->point), t, tune_cxt);
+		tc.trial = -1;
+		tc.params = NULL;
+		n_run++;
+		if (!t->ok)
+			n_failed++;
+		else if (best < 0 || t->score < trials[best].score)
+		{
+			if (best >= 0)
+			{
+				MemoryContextDelete(trials[best].cxt);
+				trials[best].cxt = NULL;
+			}
+			best = i;
+		}
+		else
+		{
+			MemoryContextDelete(t->cxt);
+			t->cxt = NULL;
+		}
+	}
+
+	/* 3. */
+	if (best < 0)
+		ReportNoTrial(name, trials, n_run);
+	ReportSearch(name, &spec, trials, n_run, n_failed, stopped);
+	version = TrainStore(name, &trials[best].opts, &trials[best].in,
+						 &trials[best].fit,
+						 SearchRecord(&spec, n_run, n_failed, best, stopped));
+	{
+		TrialRecord *records = palloc0(sizeof(TrialRecord) * n_run);
+
+		for (int i = 0; i < n_run; i++)
+		{
+			records[i].trial = i;
+			records[i].params = trials[i].params;
+			records[i].ok = trials[i].ok;
+			records[i].reason = trials[i].reason;
+			records[i].valid_loss = trials[i].valid_loss;
+			records[i].valid_metric = trials[i].valid_metric;
+			records[i].best = (i == best);
+			records[i].seconds = trials[i].seconds;
+		}
+		ModelStoreSaveTrials(name, version, records, n_run);
+	}
+
+	/* 4. */
+	for (int i = 0; i < n_run; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int32GetDatum(i);
+		values[1] = JsonbPGetDatum(trials[i].params);
+		values[2] = Float8GetDatum(trials[i].valid_loss);
+		nulls[2] = !trials[i].ok;
+		values[3] = Float8GetDatum(trials[i].valid_metric);
+		nulls[3] = !trials[i].ok;
+		values[4] = BoolGetDatum(i == best);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+
+	error_context_stack = callback.previous;
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(tune_cxt);
+	return (Datum) 0;
+}
