@@ -1,5 +1,6 @@
 # Stored models survive a server restart and a pg_dump / pg_restore round
-# trip: versions, the deployed pin, the training log and the id sequence.
+# trip: versions, the deployed pin, the training log, the trials of a
+# search and the id sequence.
 use strict;
 use warnings;
 
@@ -23,6 +24,9 @@ CREATE TABLE churn AS
 SELECT count(*) FROM lrml.train('m', 'churn', 'y', ARRAY['a', 'b'], '{"epochs": 5}');
 SELECT count(*) FROM lrml.train('m', 'churn', 'y', ARRAY['a', 'b'], '{"epochs": 7}');
 SELECT lrml.deploy('m', 1);
+SELECT count(*) FROM lrml.tune('tuned', 'churn', 'y', ARRAY['a', 'b'],
+  '{"method": "grid", "space": {"learning_rate": [0.01, 0.1, 1e9]}}',
+  '{"epochs": 3, "divergence": "error", "optimizer": "sgd"}');
 });
 
 my $score = "SELECT lrml.predict('m', ARRAY[0.3, 0.6])::text";
@@ -45,12 +49,18 @@ is($node->safe_psql('dst', $score), $before,
 	'the restored deployed version scores the same');
 is($node->safe_psql('dst', "SELECT count(*) FROM lrml.models WHERE name = 'm'"),
 	'2', 'both versions are restored');
-is($node->safe_psql('dst', 'SELECT count(*) FROM lrml.training_log'),
+is($node->safe_psql('dst', "SELECT count(*) FROM lrml.training_log l JOIN lrml.models m ON m.id = l.model_id WHERE m.name = 'm'"),
 	'12', 'the training log is restored');
 is( $node->safe_psql(
 		'dst', "SELECT deployed_version FROM lrml.model_names WHERE name = 'm'"),
 	'1',
 	'the deployed pin is restored');
+
+is( $node->safe_psql(
+		'dst',
+		"SELECT string_agg(trial || ':' || status || ':' || best, ',' ORDER BY trial) FROM lrml.trials"),
+	'0:ok:false,1:ok:true,2:failed:false',
+	'the trials of a search are restored');
 
 # Training in the restored database adds the next version with a new id.
 $node->safe_psql('dst',
