@@ -89,6 +89,9 @@ PG_FUNCTION_INFO_V1(lrml_tune);
 /* Largest number of trials of a Bayesian search (its kernel is n x n) */
 #define TUNE_MAX_BAYES_TRIALS	500
 
+/* Largest magnitude of a bound of an "int" range (exact in a double) */
+#define TUNE_MAX_INT			1e15
+
 /* Largest number of choices (or grid points) of one key */
 #define TUNE_MAX_CHOICES	1000
 
@@ -222,22 +225,27 @@ NameList(const char *const *names, int n)
 }
 
 /*
- * Return the index of name in names, or fail naming what and the valid
- * names.
+ * Return the index of the string v in names, or fail naming what and the
+ * valid names.
  */
 static int
 NameIndex(const char *what, const char *const *names, int n, JsonbValue *v)
 {
-	if (v->type == jbvString)
-	{
-		for (int i = 0; i < n; i++)
-			if (strlen(names[i]) == (size_t) v->val.string.len &&
-				strncmp(names[i], v->val.string.val, v->val.string.len) == 0)
-				return i;
-	}
+	char	   *given;
+
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a string", what),
+				 errdetail("The value given was %s.", OptionsDescribeValue(v)),
+				 errhint("Valid values are %s.", NameList(names, n))));
+	given = pnstrdup(v->val.string.val, v->val.string.len);
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], given) == 0)
+			return i;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unrecognized %s: %s", what, OptionsDescribeValue(v)),
+			 errmsg("unrecognized %s: \"%s\"", what, given),
 			 errhint("Valid values are %s.", NameList(names, n))));
 	return -1;					/* keep compiler quiet */
 }
@@ -413,13 +421,13 @@ ParseRange(SearchDim *dim, JsonbContainer *obj, SearchMethod method)
 				 errdetail("The value given was %g.", dim->min)));
 	if (dim->scale == SCALE_INT &&
 		(dim->min != floor(dim->min) || dim->max != floor(dim->max) ||
-		 dim->max - dim->min >= (double) PG_INT32_MAX))
+		 fabs(dim->min) > TUNE_MAX_INT || fabs(dim->max) > TUNE_MAX_INT))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an \"int\" range of search space key \"%s\" must have integer bounds",
 						dim->key),
-				 errdetail("The range given was %g to %g.", dim->min,
-						   dim->max)));
+				 errdetail("The range given was %g to %g; the bounds must be integers of at most %.0f in magnitude.",
+						   dim->min, dim->max, TUNE_MAX_INT)));
 	if (method != SEARCH_GRID)
 		return;
 	if (dim->scale == SCALE_INT && dim->num == 0)
