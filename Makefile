@@ -18,7 +18,8 @@ OBJS = \
 	src/model_store.o \
 	src/score.o \
 	src/metrics.o \
-	src/tune.o
+	src/tune.o \
+	src/warm_start.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

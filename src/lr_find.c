@@ -276,7 +276,7 @@ lrml_lr_find(PG_FUNCTION_ARGS)
 	old_cxt = MemoryContextSwitchTo(find_cxt);
 
 	/* 2. */
-	TrainPrepare(relation, label, features, &opts, &in);
+	TrainPrepare(relation, label, features, &opts, NULL, &in);
 
 	/* 3. */
 	steps = palloc(sizeof(LrFindStep) * opts.num_steps);

@@ -174,6 +174,9 @@ typedef enum LrScaling
 	LR_SCALING_SQRT
 } LrScaling;
 
+/* "warm_start": true, i.e. the deployed version */
+#define WARM_START_DEPLOYED		(-1)
+
 /*
  * Every option of a training call, defaults filled in (options.c).
  */
@@ -199,6 +202,10 @@ typedef struct TrainOptions
 	bool		divergence_error;	/* divergence "error"; else back off */
 	bool		quiet;			/* not an option: per-run notices at DEBUG1
 								 * (the trials of lrml.tune) */
+	bool		model_given;	/* "model" was given, not defaulted */
+	int32		warm_start;		/* 0: none; a version, or WARM_START_DEPLOYED */
+	bool		reset_optimizer;	/* warm start: fresh optimizer state */
+	bool		extend_categories;	/* warm start: add new categories */
 	/* the range test (lrml.lr_find) only */
 	bool		lr_find;		/* parsed for a range test */
 	double		start_lr;		/* rate of the first step */
@@ -416,7 +423,10 @@ extern LrmlModel *ModelStoreDeserialize(bytea *payload);
 extern int32 ModelStoreSave(const char *name, const char *source,
 							const LrmlModel *model, Jsonb *options,
 							Jsonb *metrics, bytea *optimizer_state,
-							const EpochRecord *curve, int n_epochs);
+							const EpochRecord *curve, int n_epochs,
+							int32 parent_version);
+extern StoredModel *ModelStoreLoadVersion(const char *name, int32 version,
+										  bytea **optimizer_state);
 extern void ModelStoreCheckWritable(const char *name);
 extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
@@ -444,6 +454,17 @@ extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
 							  double l2, double y_scale, int batch_size);
 
 /*
+ * The stored version a warm start begins from (warm_start.c): its model
+ * and, unless reset, its optimizer state.
+ */
+typedef struct WarmStart
+{
+	int32		version;
+	StoredModel *stored;
+	OptimizerState *optimizer;	/* NULL: start from a fresh state */
+} WarmStart;
+
+/*
  * The data of a training run, prepared from a relation by TrainPrepare:
  * the rows as read (their double-precision values already freed), the
  * model being fitted (label, classes and encoding set, no weights yet),
@@ -455,6 +476,11 @@ typedef struct TrainInput
 	LrmlModel  *model;
 	TrainSet	data;
 	Learner    *learner;
+	/* a warm start: the version, and where the run starts (else NULL) */
+	const WarmStart *warm;
+	int		   *input_map;		/* stored input -> input of this run */
+	double	   *init_theta;
+	OptimizerState *init_optimizer;
 } TrainInput;
 
 /* A trained run: weights, optimizer state and curve (TrainFit) */
@@ -472,7 +498,7 @@ extern char *TrainRequiredText(FunctionCallInfo fcinfo, int argno,
 extern Jsonb *TrainOptionsArg(FunctionCallInfo fcinfo, int argno);
 extern void TrainPrepare(const char *relation, const char *label,
 						 ArrayType *features, TrainOptions *opts,
-						 TrainInput *in);
+						 const WarmStart *warm, TrainInput *in);
 extern void TrainCheckStorable(const char *name, const char *what);
 extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 					 TrainFitResult *fit);
@@ -483,6 +509,18 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,
 					  EpochRecord *curve);
+
+/* warm_start.c */
+extern WarmStart *WarmStartLoad(const char *name, Jsonb *options,
+								TrainOptions *opts);
+extern ArrayType *WarmStartFeatures(const WarmStart *ws, ArrayType *features);
+extern FeatureEncoding *WarmStartEncoding(const WarmStart *ws,
+										  const RawData *raw,
+										  const bool *is_train, bool extend,
+										  bool quiet, int **input_map);
+extern void WarmStartParams(const WarmStart *ws, const TrainOptions *opts,
+							const int *input_map, int d_new, int n_params,
+							double **theta, OptimizerState **optimizer);
 
 /* linalg.c */
 extern void LinalgSetThreads(int n);

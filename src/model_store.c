@@ -535,12 +535,13 @@ ModelStoreCheckWritable(const char *name)
 static int64
 InsertVersion(const char *name, int32 version, const char *source,
 			  const LrmlModel *model, Jsonb *options, Jsonb *metrics,
-			  bytea *optimizer_state)
+			  bytea *optimizer_state, int32 parent_version)
 {
-	Oid			argtypes[12] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		JSONBOID, JSONBOID, BYTEAOID, BYTEAOID, JSONBOID, INT4OID, REGROLEOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			argtypes[13] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, BYTEAOID, BYTEAOID, JSONBOID, INT4OID, REGROLEOID,
+	INT4OID};
+	Datum		values[13];
+	char		nulls[13];
 	bool		isnull;
 	int			ret;
 
@@ -563,14 +564,17 @@ InsertVersion(const char *name, int32 version, const char *source,
 	values[9] = JsonbPGetDatum(metrics);
 	values[10] = Int32GetDatum(LRML_FORMAT_VERSION);
 	values[11] = ObjectIdGetDatum(GetUserId());
+	values[12] = Int32GetDatum(parent_version);
+	if (parent_version <= 0)
+		nulls[12] = 'n';
 
 	ret = SPI_execute_with_args("INSERT INTO lrml.models (name, version,"
 								" kind, source, label, features, options,"
 								" parameters, optimizer_state, metrics,"
-								" format_version, owner)"
+								" format_version, owner, parent_version)"
 								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-								" $9, $10, $11, $12) RETURNING id",
-								12, argtypes, values, nulls, false, 1);
+								" $9, $10, $11, $12, $13) RETURNING id",
+								13, argtypes, values, nulls, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert model version: %s",
 			 SPI_result_code_string(ret));
@@ -782,13 +786,14 @@ ReportStoreConflict(const char *name, MemoryContext cxt)
  *
  * Steps 2 to 4 report a concurrent store under REPEATABLE READ or
  * SERIALIZABLE clearly (ReportStoreConflict).  options and metrics must
- * not be NULL; optimizer_state may be.  The lock is held to the end of
+ * not be NULL; optimizer_state may be.  parent_version is the version a
+ * warm start began from, 0 for none.  The lock is held to the end of
  * the transaction.
  */
 int32
 ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
 			   Jsonb *options, Jsonb *metrics, bytea *optimizer_state,
-			   const EpochRecord *curve, int n_epochs)
+			   const EpochRecord *curve, int n_epochs, int32 parent_version)
 {
 	Datum		values[2];
 	bool		isnull;
@@ -829,7 +834,7 @@ ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
 											  &isnull));
 
 		id = InsertVersion(name, version, source, model, options, metrics,
-						   optimizer_state);
+						   optimizer_state, parent_version);
 		InsertTrainingLog(id, curve, n_epochs);
 	}
 	PG_CATCH();
@@ -950,6 +955,74 @@ FetchById(int64 id, MemoryContext mcxt)
 																5, &isnull)),
 								  stored->name, stored->version);
 	MemoryContextSwitchTo(oldcxt);
+	return stored;
+}
+
+/*
+ * Read version version of model name (WARM_START_DEPLOYED: the deployed
+ * one), decoded, and its optimizer state (*optimizer_state, NULL when none
+ * is stored), in the current memory context.
+ */
+StoredModel *
+ModelStoreLoadVersion(const char *name, int32 version,
+					  bytea **optimizer_state)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	StoredModel *stored;
+	int64		id;
+	bool		isnull;
+	Datum		state;
+	int			ret;
+
+	SPI_connect();
+	if (version == WARM_START_DEPLOYED)
+	{
+		Oid			relid;
+
+		id = LookupDeployed(name, &version, &relid);
+	}
+	else
+	{
+		values[0] = CStringGetTextDatum(name);
+		values[1] = Int32GetDatum(version);
+		ret = SPI_execute_with_args("SELECT m.id FROM lrml.models m"
+									" WHERE m.name OPERATOR(pg_catalog.=) $1"
+									" AND m.version OPERATOR(pg_catalog.=) $2",
+									2, argtypes, values, NULL, true, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not look up model: %s",
+				 SPI_result_code_string(ret));
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version %d of model \"%s\" does not exist",
+							version, name)));
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	stored = FetchById(id, cxt);
+
+	values[0] = Int64GetDatum(id);
+	argtypes[0] = INT8OID;
+	ret = SPI_execute_with_args("SELECT m.optimizer_state FROM lrml.models m"
+								" WHERE m.id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the optimizer state of model \"%s\"",
+			 name);
+	state = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	*optimizer_state = NULL;
+	if (!isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		*optimizer_state = DatumGetByteaPCopy(state);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
 	return stored;
 }
 

@@ -162,6 +162,8 @@ static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
+static void ParseWarmStart(const OptionSpec *spec, JsonbValue *value,
+						   TrainOptions *opts);
 static void ParseMilestones(const char *subject, JsonbValue *value,
 							LearningSchedule *s);
 static void ParseCyclicMode(const char *subject, JsonbValue *value,
@@ -196,7 +198,7 @@ static const OptionSpec option_specs[] = {
 	{"schedule", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseSchedule)},
 	{"schedule_unit", true, CUSTOM_RULE, FOR_ALL,
 	CUSTOM(ParseScheduleUnit)},
-	{"epochs", true, INTEGER_RULE(RANGE_GE_LE, 1, 1000000), FOR_ALL,
+	{"epochs", true, INTEGER_RULE(RANGE_GE_LE, 0, 1000000), FOR_ALL,
 	FIELD(epochs)},
 	{"batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
 	FIELD(batch_size)},
@@ -232,7 +234,7 @@ static const OptionSpec option_specs[] = {
 	FIELD(schedule.warmup_steps)},
 	/* named in the design, not built yet */
 	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
-	{"warm_start", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"warm_start", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseWarmStart)},
 	{"verbose", true, BOOLEAN_RULE, FOR_ALL, FIELD(verbose)},
 	{"early_stopping", true, CUSTOM_RULE, FOR_ALL,
 	CUSTOM(ParseEarlyStopping)},
@@ -242,8 +244,10 @@ static const OptionSpec option_specs[] = {
 	{"activation", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
 	{"dropout", false, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_MODELS("mlp"),
 	NO_FIELD},
-	{"reset_optimizer", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
-	{"extend_categories", false, BOOLEAN_RULE, FOR_ALL, NO_FIELD},
+	{"reset_optimizer", true, BOOLEAN_RULE, FOR_ALL,
+	FIELD(reset_optimizer)},
+	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
+	FIELD(extend_categories)},
 	{"on_group_error", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
 	{"factors", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("mf", "bpr"),
 	NO_FIELD},
@@ -930,6 +934,30 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 
 	if (!ModelFromName(name, &opts->model))
 		elog(ERROR, "model \"%s\" has no kind", name);
+	opts->model_given = true;
+}
+
+/*
+ * Read "warm_start": true (the deployed version), false, or a version
+ * number.
+ */
+static void
+ParseWarmStart(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	static const ValueRule version_rule = INTEGER_RULE(RANGE_GE_LE, 1,
+													   PG_INT32_MAX);
+
+	if (value->type == jbvBool)
+	{
+		opts->warm_start = value->val.boolean ? WARM_START_DEPLOYED : 0;
+		return;
+	}
+	if (value->type != jbvNumeric)
+		WrongType(OptionSubject(spec->name), "true, false or a version number",
+				  value);
+	opts->warm_start = (int32) IntegerValue(OptionSubject(spec->name),
+											&version_rule, PG_INT32_MAX,
+											value);
 }
 
 /*
@@ -1719,6 +1747,11 @@ CheckRangeTest(const TrainOptions *opts)
 						   DoubleText(opts->end_lr),
 						   DoubleText(opts->start_lr)),
 				 errhint("\"start_lr\" defaults to 1e-07 and \"end_lr\" to 10.")));
+	if (opts->warm_start != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be used in a learning-rate range test"),
+				 errdetail("The range test trains a fresh model and throws it away.")));
 	if (s->kind != SCHEDULE_CONSTANT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1742,6 +1775,21 @@ CheckRangeTest(const TrainOptions *opts)
 static void
 CheckCombinations(TrainOptions *opts, bool given_base)
 {
+	if (opts->epochs == 0 && opts->warm_start == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"epochs\" must be at least 1 and at most 1000000"),
+				 errdetail("The value given was 0."),
+				 errhint("\"epochs\": 0 is allowed only with \"warm_start\", to copy a version.")));
+	if (opts->warm_start == 0 &&
+		(opts->reset_optimizer || opts->extend_categories))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" applies only with \"warm_start\"",
+						opts->reset_optimizer ? "reset_optimizer" :
+						"extend_categories"),
+				 errhint("Set \"warm_start\" to true or to a version number, or remove the option.")));
+
 	if (opts->optimizer.kind == OPTIMIZER_SGD && opts->optimizer.nesterov &&
 		opts->optimizer.momentum == 0.0)
 		ereport(ERROR,
@@ -2114,6 +2162,12 @@ OptionsToJsonb(const TrainOptions *opts)
 		if (spec->offset == offsetof(TrainOptions, schedule.warmup_steps) &&
 			opts->schedule.warmup_steps == 0)
 			continue;
+		/* and a warm start, with its own options */
+		if ((spec->parse == ParseWarmStart ||
+			 spec->offset == offsetof(TrainOptions, reset_optimizer) ||
+			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
+			opts->warm_start == 0)
+			continue;
 		/* so is a scaling of the rate */
 		if ((spec->parse == ParseLrScaling ||
 			 spec->offset == offsetof(TrainOptions, base_batch_size)) &&
@@ -2145,6 +2199,11 @@ OptionsToJsonb(const TrainOptions *opts)
 					   opts->divergence_error ? "error" : "backoff");
 		else if (spec->parse == ParseLrScaling)
 			PushString(&state, spec->name, LrScalingName(opts->lr_scaling));
+		else if (spec->parse == ParseWarmStart &&
+				 opts->warm_start == WARM_START_DEPLOYED)
+			PushBool(&state, spec->name, true);
+		else if (spec->parse == ParseWarmStart)
+			PushInteger(&state, spec->name, opts->warm_start);
 		else if (spec->parse == ParsePositiveClass &&
 				 opts->positive_class != NULL)
 			PushString(&state, spec->name, opts->positive_class);

@@ -621,6 +621,48 @@ ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 }
 
 /*
+ * Resolve the label of a warm-started classifier: the new rows must hold
+ * the starting version's two classes, the same one positive (the stored
+ * positive class, unless "positive_class" names one).
+ */
+static void
+WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
+		   LrmlModel *model)
+{
+	const LrmlModel *old = warm->stored->model;
+	bool		same = raw->n_label_values == 2;
+
+	for (int i = 0; i < 2 && same; i++)
+		same = MatchesPositive(raw, raw->label_text[i], old->positive_label) ||
+			MatchesPositive(raw, raw->label_text[i], old->negative_label);
+	if (same && opts->positive_class == NULL)
+		opts->positive_class = pstrdup(old->positive_label);
+	if (same)
+	{
+		ResolveLabels(raw, opts, model);
+		if (!MatchesPositive(raw, model->positive_label, old->positive_label))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("positive_class \"%s\" is not the positive class of version %d of model \"%s\"",
+							opts->positive_class, warm->version,
+							warm->stored->name),
+					 errdetail("Its positive class is \"%s\".",
+							   LabelDisplay(raw, old->positive_label)),
+					 errhint("Remove \"positive_class\": a warm start keeps the classes of its version.")));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label \"%s\" does not have the classes of version %d of model \"%s\"",
+						raw->label, warm->version, warm->stored->name),
+				 errdetail("Version %d has the positive class \"%s\" and the negative class \"%s\".",
+						   warm->version,
+						   LabelDisplay(raw, old->positive_label),
+						   LabelDisplay(raw, old->negative_label)),
+				 errhint("Warm-start from a version with these classes, or train a new model name.")));
+}
+
+/*
  * Split the rows into training and validation rows.
  *
  * Returns an ordering of raw's rows, training rows first, and sets
@@ -743,11 +785,11 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 		appendStringInfo(&buf, ": " INT64_FORMAT, col->n_null);
 	}
 	appendStringInfoChar(&buf, '}');
-	appendStringInfo(&buf, ", \"epochs\": %d", last->epoch + 1);
-	JsonNumber(&buf, "train_loss", last->train_loss);
-	JsonNumber(&buf, "valid_loss", last->valid_loss);
+	appendStringInfo(&buf, ", \"epochs\": %d", last ? last->epoch + 1 : 0);
+	JsonNumber(&buf, "train_loss", last ? last->train_loss : NAN);
+	JsonNumber(&buf, "valid_loss", last ? last->valid_loss : NAN);
 	JsonNumber(&buf, logistic ? "valid_auc" : "valid_rmse",
-			   last->valid_metric);
+			   last ? last->valid_metric : NAN);
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(buf.data)));
@@ -763,14 +805,20 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 static void
 BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 			  const bool *is_train, int64 n_valid, LrmlModel *model,
-			  TrainSet *data)
+			  TrainInput *in)
 {
 	int64		n = raw->n_rows;
+	TrainSet   *data = &in->data;
 	FeatureEncoding *enc;
 
 	data->n_train = n - n_valid;
 	data->n_valid = n_valid;
-	enc = FeatureEncodingBuild(raw, is_train);
+	if (in->warm)
+		enc = WarmStartEncoding(in->warm, raw, is_train,
+								opts->extend_categories, opts->quiet,
+								&in->input_map);
+	else
+		enc = FeatureEncodingBuild(raw, is_train);
 	model->encoding = enc;
 	data->d = enc->n_inputs;
 	DatasetCheckMemory(add_size(mul_size(mul_size(n, data->d), sizeof(float)),
@@ -786,7 +834,15 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 
 	model->y_center = 0.0;
 	model->y_scale = 1.0;
-	if (opts->model == MODEL_LINEAR)
+	if (opts->model == MODEL_LINEAR && in->warm)
+	{
+		/* the stored weights are in the stored target units */
+		model->y_center = in->warm->stored->model->y_center;
+		model->y_scale = in->warm->stored->model->y_scale;
+		for (int64 i = 0; i < n; i++)
+			data->y[i] = (data->y[i] - model->y_center) / model->y_scale;
+	}
+	else if (opts->model == MODEL_LINEAR)
 	{
 		double		sum = 0.0,
 					sumsq = 0.0;
@@ -898,7 +954,7 @@ TrainOptionsArg(FunctionCallInfo fcinfo, int argno)
  */
 void
 TrainPrepare(const char *relation, const char *label, ArrayType *features,
-			 TrainOptions *opts, TrainInput *in)
+			 TrainOptions *opts, const WarmStart *warm, TrainInput *in)
 {
 	LrmlModel  *model = palloc0(sizeof(LrmlModel));
 	RawData    *raw;
@@ -907,12 +963,18 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 	int64		n_valid;
 
 	/* 1. */
+	memset(in, 0, sizeof(TrainInput));
+	in->warm = warm;
 	model->kind = opts->model;
 	model->label = pstrdup(label);
+	if (warm)
+		features = WarmStartFeatures(warm, features);
 	raw = DatasetLoad(relation, label, features, opts->model == MODEL_LINEAR);
 
 	/* 2. */
-	if (opts->model == MODEL_LOGISTIC)
+	if (opts->model == MODEL_LOGISTIC && warm)
+		WarmLabels(raw, opts, warm, model);
+	else if (opts->model == MODEL_LOGISTIC)
 		ResolveLabels(raw, opts, model);
 	else if (raw->n_rows == 0)
 		ereport(ERROR,
@@ -924,7 +986,7 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 	order = SplitRows(raw, opts, opts->model == MODEL_LOGISTIC, &is_train,
 					  &n_valid);
 	CheckTrainRows(raw, is_train, n_valid, opts->model);
-	BuildTrainSet(raw, opts, order, is_train, n_valid, model, &in->data);
+	BuildTrainSet(raw, opts, order, is_train, n_valid, model, in);
 	if (n_valid == 0)
 		opts->validation_fraction = 0.0;
 
@@ -933,6 +995,10 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 								model->y_scale, opts->batch_size);
 	in->raw = raw;
 	in->model = model;
+	if (warm)
+		WarmStartParams(warm, opts, in->input_map, in->data.d,
+						in->learner->n_params, &in->init_theta,
+						&in->init_optimizer);
 }
 
 /*
@@ -957,7 +1023,8 @@ TrainCheckStorable(const char *name, const char *what)
 /*
  * Train the model of a prepared run (TrainPrepare) into *fit, in the
  * current context: resolve the schedule's length, start from zero weights
- * and a fresh optimizer, and run the shared loop.  The weights go into
+ * and a fresh optimizer (or where a warm start begins), and run the shared
+ * loop.  With 0 epochs (a warm start only) the start is the result.  The weights go into
  * in->model (w, bias).  The schedule's length is resolved in *opts, so
  * that the stored options show it.
  */
@@ -968,14 +1035,31 @@ TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 	const Learner *learner = in->learner;
 	int64		n_train = in->data.n_train;
 
-	ScheduleResolve(&opts->schedule, opts->epochs,
+	ScheduleResolve(&opts->schedule, Max(opts->epochs, 1),
 					(n_train + opts->batch_size - 1) / opts->batch_size);
 	fit->theta = palloc0(sizeof(double) * learner->n_params);
 	fit->optimizer = OptimizerCreate(&opts->optimizer, learner->n_params);
-	fit->curve = palloc0(sizeof(EpochRecord) * opts->epochs);
-	fit->n_epochs = TrainLoop(name, opts, learner, n_train, fit->theta,
-							  fit->optimizer, (uint64) opts->seed,
-							  fit->curve);
+	if (in->init_theta)
+		memcpy(fit->theta, in->init_theta,
+			   sizeof(double) * learner->n_params);
+	if (in->init_optimizer)
+		OptimizerCopy(fit->optimizer, in->init_optimizer);
+	fit->curve = palloc0(sizeof(EpochRecord) * Max(opts->epochs, 1));
+	fit->n_epochs = 0;
+	if (opts->epochs > 0)
+		fit->n_epochs = TrainLoop(name, opts, learner, n_train, fit->theta,
+								  fit->optimizer, (uint64) opts->seed,
+								  fit->curve);
+
+	/* a warm start is the first thing that happened in epoch 0 */
+	if (in->warm && fit->n_epochs > 0)
+	{
+		char		rest[LRML_EVENT_LEN];
+
+		strlcpy(rest, fit->curve[0].event, sizeof(rest));
+		snprintf(fit->curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
+				 rest[0] ? ", " : "", rest);
+	}
 	in->model->w = fit->theta;
 	in->model->bias = fit->theta[in->data.d];
 }
@@ -993,7 +1077,8 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 	StringInfoData state_buf;
 
 	metrics = BuildMetrics(in->raw, &in->data, in->model,
-						   &fit->curve[fit->n_epochs - 1]);
+						   fit->n_epochs > 0 ?
+						   &fit->curve[fit->n_epochs - 1] : NULL);
 	if (extra_metrics != NULL)
 		metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 													 JsonbPGetDatum(metrics),
@@ -1004,7 +1089,8 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 						  OptionsToJsonb(opts), metrics,
 						  (bytea *) cstring_to_text_with_len(state_buf.data,
 															 state_buf.len),
-						  fit->curve, fit->n_epochs);
+						  fit->curve, fit->n_epochs,
+						  in->warm ? in->warm->version : 0);
 }
 
 /*
@@ -1038,7 +1124,8 @@ ReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve, int n_epochs)
 /*
  * lrml.train(model, relation, label, features, options)
  *
- * 1. Check the arguments and options (before any data is read).
+ * 1. Check the arguments and options (before any data is read), and
+ *	  load the version a warm start begins from.
  * 2. Read the rows, resolve the label, split, encode.
  * 3. Train with the shared loop.
  * 4. Store the result, return the curve.
@@ -1051,23 +1138,26 @@ lrml_train(PG_FUNCTION_ARGS)
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	Jsonb	   *options = TrainOptionsArg(fcinfo, 4);
 	TrainOptions opts;
 	MemoryContext train_cxt;
 	MemoryContext old_cxt;
+	WarmStart  *warm;
 	TrainInput	in;
 	TrainFitResult fit;
 
 	/* 1. */
-	OptionsParse(TrainOptionsArg(fcinfo, 4), &opts);
+	OptionsParse(options, &opts);
 	TrainCheckStorable(name, "lrml.train()");
 	InitMaterializedSRF(fcinfo, 0);
 
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
 									  ALLOCSET_DEFAULT_SIZES);
 	old_cxt = MemoryContextSwitchTo(train_cxt);
+	warm = WarmStartLoad(name, options, &opts);
 
 	/* 2. */
-	TrainPrepare(relation, label, features, &opts, &in);
+	TrainPrepare(relation, label, features, &opts, warm, &in);
 
 	/* 3. */
 	TrainFit(name, &opts, &in, &fit);

@@ -1047,13 +1047,15 @@ RunTrial(const char *name, const char *relation, const char *label,
 	{
 		double		loss,
 					metric;
+		WarmStart  *warm;
 
 		/* 1. */
 		OptionsParse(options, &t->opts);
 		t->opts.quiet = true;
+		warm = WarmStartLoad(name, options, &t->opts);
 		t->parsed = true;
 		CheckMetric(spec, &t->opts);
-		TrainPrepare(relation, label, features, &t->opts, &t->in);
+		TrainPrepare(relation, label, features, &t->opts, warm, &t->in);
 		if (t->opts.validation_fraction == 0.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -1,0 +1,129 @@
+-- warm start: continue a stored version on new rows
+SET extra_float_digits = 0;
+
+-- the real churn table, split by area code into an old and a new period;
+-- the new period is split again into rows to train on and held-out rows
+\i test/data/mlc_churn.sql
+CREATE TABLE ws_rows AS SELECT row_number() OVER () AS id, * FROM mlc_churn;
+CREATE VIEW ws_old AS
+SELECT state, account_length, international_plan, voice_mail_plan,
+       number_vmail_messages, total_day_minutes, total_day_calls,
+       total_eve_minutes, total_eve_calls, total_night_minutes,
+       total_night_calls, total_intl_minutes, total_intl_calls,
+       number_customer_service_calls, churn
+FROM ws_rows WHERE area_code <> 'area_code_415';
+CREATE VIEW ws_new AS
+SELECT state, account_length, international_plan, voice_mail_plan,
+       number_vmail_messages, total_day_minutes, total_day_calls,
+       total_eve_minutes, total_eve_calls, total_night_minutes,
+       total_night_calls, total_intl_minutes, total_intl_calls,
+       number_customer_service_calls, churn
+FROM ws_rows WHERE area_code = 'area_code_415' AND id % 5 <> 0;
+CREATE VIEW ws_held AS
+SELECT * FROM ws_rows WHERE area_code = 'area_code_415' AND id % 5 = 0;
+SELECT (SELECT count(*) FROM ws_old) AS old_rows, (SELECT count(*) FROM ws_new) AS new_rows,
+       (SELECT count(*) FROM ws_held) AS held_rows;
+
+-- a model of the old period, then three epochs on the new rows from it and
+-- from scratch: the warm start begins lower and scores the held-out rows
+-- at least as well
+SELECT count(*) FROM lrml.train(model => 'ws', relation => 'ws_old', label => 'churn');
+CREATE TABLE ws_warm AS
+SELECT * FROM lrml.train(model => 'ws', relation => 'ws_new', label => 'churn',
+                         options => '{"warm_start": true, "epochs": 3, "learning_rate": 0.003}');
+CREATE TABLE ws_cold AS
+SELECT * FROM lrml.train(model => 'ws_cold', relation => 'ws_new', label => 'churn',
+                         options => '{"epochs": 3, "learning_rate": 0.003}');
+SELECT w.epoch, w.event, w.train_loss < c.train_loss AS warm_loss_lower
+FROM ws_warm w JOIN ws_cold c USING (epoch) ORDER BY epoch;
+SELECT (SELECT value FROM lrml.evaluate('ws', 'ws_held') WHERE metric = 'auc') >=
+       (SELECT value FROM lrml.evaluate('ws_cold', 'ws_held') WHERE metric = 'auc')
+       AS warm_scores_held_out_as_well;
+-- the lineage: version 2 began from version 1, and says so in its log
+SELECT version, parent_version, options->'warm_start' AS warm_start,
+       options->'epochs' AS epochs
+FROM lrml.models WHERE name = 'ws' ORDER BY version;
+SELECT l.epoch, l.event FROM lrml.training_log l JOIN lrml.models m ON m.id = l.model_id
+WHERE m.name = 'ws' AND m.version = 2 ORDER BY l.epoch;
+-- new rows are encoded with the stored means and scales
+SELECT (SELECT features FROM lrml.models WHERE name = 'ws' AND version = 1)->'columns'
+     = (SELECT features FROM lrml.models WHERE name = 'ws' AND version = 2)->'columns'
+       AS same_encoding;
+
+-- "epochs": 0 stores a copy that predicts exactly as the original, with
+-- the same optimizer state; "reset_optimizer" starts a fresh state
+SELECT count(*) AS log_rows FROM lrml.train(model => 'ws', relation => 'ws_new', label => 'churn',
+                                            options => '{"warm_start": 2, "epochs": 0}');
+CREATE TABLE ws_v3 AS SELECT row_number() OVER () AS k, lrml.predict('ws', h) AS p FROM ws_held h;
+SELECT lrml.deploy('ws', 2);
+CREATE TABLE ws_v2 AS SELECT row_number() OVER () AS k, lrml.predict('ws', h) AS p FROM ws_held h;
+SELECT lrml.deploy('ws', NULL);
+SELECT bool_and(a.p = b.p) AS copy_predicts_exactly FROM ws_v3 a JOIN ws_v2 b USING (k);
+SELECT a.optimizer_state = b.optimizer_state AS same_optimizer_state,
+       b.parent_version
+FROM lrml.models a, lrml.models b
+WHERE a.name = 'ws' AND a.version = 2 AND b.name = 'ws' AND b.version = 3;
+SELECT count(*) FROM lrml.train(model => 'ws', relation => 'ws_new', label => 'churn',
+                                options => '{"warm_start": 2, "epochs": 0, "reset_optimizer": true}');
+SELECT a.optimizer_state <> b.optimizer_state AS fresh_optimizer_state
+FROM lrml.models a, lrml.models b
+WHERE a.name = 'ws' AND a.version = 2 AND b.name = 'ws' AND b.version = 4;
+
+-- categories that the version has not seen: a NOTICE, scored as unseen;
+-- extend_categories gives them inputs of their own with weight 0
+CREATE TABLE ws_cat (id int, color text, x float8, y boolean);
+INSERT INTO ws_cat SELECT g, CASE WHEN g % 2 = 0 THEN 'red' ELSE 'blue' END,
+       (g % 10) / 10.0, (g % 10) >= 5 FROM generate_series(1, 200) g;
+CREATE TABLE ws_cat_new (id int, color text, x float8, y boolean);
+INSERT INTO ws_cat_new SELECT g, CASE WHEN g % 3 = 0 THEN 'green' WHEN g % 3 = 1 THEN 'red' ELSE NULL END,
+       (g % 10) / 10.0, (g % 10) >= 4 FROM generate_series(1, 90) g;
+SELECT count(*) FROM lrml.train('wsc', 'ws_cat', 'y', ARRAY['color', 'x'], '{"epochs": 5, "seed": 2}');
+SELECT count(*) FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "epochs": 2, "seed": 2}');
+SELECT features->'columns'->0->'categories' AS categories FROM lrml.models WHERE name = 'wsc' ORDER BY version;
+SELECT count(*) FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL,
+  '{"warm_start": 1, "epochs": 0, "extend_categories": true}');
+SELECT features->'columns'->0->'categories' AS categories FROM lrml.models WHERE name = 'wsc' AND version = 3;
+-- the added inputs weigh 0: the copy scores every row as version 1 does
+CREATE TABLE wsc_scores AS
+SELECT c.id, lrml.predict('wsc', c) AS v3 FROM ws_cat_new c;
+SELECT lrml.deploy('wsc', 1);
+SELECT bool_and(abs(s.v3 - lrml.predict('wsc', c)) < 1e-12) AS zero_weights
+FROM ws_cat_new c JOIN wsc_scores s USING (id);
+SELECT lrml.deploy('wsc', NULL);
+
+-- a linear model keeps its target scaling
+SELECT count(*) FROM lrml.train('wsl', 'SELECT x, 3 * x + 1 AS t FROM ws_cat', 't', NULL,
+                                '{"model": "linear", "epochs": 20, "seed": 1}');
+SELECT count(*) FROM lrml.train('wsl', 'SELECT x, 3 * x + 2 AS t FROM ws_cat', 't', NULL,
+                                '{"warm_start": true, "epochs": 0}');
+CREATE TABLE wsl_v2 AS SELECT lrml.predict('wsl', ARRAY[0.5]) AS p;
+SELECT lrml.deploy('wsl', 1);
+SELECT lrml.predict('wsl', ARRAY[0.5]) = p AS same_prediction FROM wsl_v2;
+SELECT lrml.deploy('wsl', NULL);
+SELECT kind, parent_version FROM lrml.models WHERE name = 'wsl' ORDER BY version;
+
+-- a search can fine-tune from a version: every trial starts from it
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS n_best
+FROM lrml.tune('wsc', 'ws_cat_new', 'y', NULL,
+  '{"method": "grid", "space": {"learning_rate": [0.001, 0.01]}}', '{"warm_start": 1, "epochs": 2}');
+SELECT version, parent_version FROM lrml.models WHERE name = 'wsc' ORDER BY version;
+
+-- what cannot be continued is an error naming the difference; nothing is stored
+CREATE TABLE ws_counts AS SELECT count(*) AS n FROM lrml.models;
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "model": "linear"}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', ARRAY['color', 'x', 'id'], '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', ARRAY['color'], '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'SELECT color, y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'SELECT color, x::text AS x, y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'SELECT color, x, CASE WHEN y THEN ''yes'' ELSE ''maybe'' END AS y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'SELECT color, x, NOT y AS y FROM ws_cat_new', 'y', NULL, '{"warm_start": true, "positive_class": "false"}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "optimizer": "sgd"}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": 99}');
+SELECT * FROM lrml.train('no_such_model', 'ws_cat_new', 'y', NULL, '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": 0}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": "latest"}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"reset_optimizer": true}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"extend_categories": true}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"epochs": 0}');
+SELECT * FROM lrml.lr_find('ws_cat_new', 'y', NULL, '{"warm_start": true}');
+SELECT (SELECT count(*) FROM lrml.models) = n AS nothing_stored FROM ws_counts;
