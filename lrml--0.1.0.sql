@@ -123,6 +123,8 @@ CREATE TABLE lrml.trials (
 		   (reason IS NULL AND valid_loss IS NOT NULL)),
 	CHECK (NOT best OR status OPERATOR(pg_catalog.=) 'ok')
 );
+-- one best trial per search
+CREATE UNIQUE INDEX trials_one_best ON lrml.trials (model_id) WHERE best;
 
 COMMENT ON TABLE lrml.model_names IS
 	'lrml model names: owner, deployed version and last version handed out';

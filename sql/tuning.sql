@@ -113,7 +113,7 @@ WHERE m.name = 'srch_rand' GROUP BY m.version, m.metrics ORDER BY m.version;
 SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS n_best
 FROM lrml.tune('srch_lin', 'SELECT x1, x2, 2 * x1 - x2 AS target FROM churn', 'target', NULL,
   '{"method": "grid", "metric": "rmse", "space": {"early_stopping.patience": [2, 4], "l2": [0, 0.01]}}',
-  '{"model": "linear", "epochs": 5, "seed": 1}');
+  '{"model": "linear", "epochs": 5, "seed": 1, "early_stopping": true}');
 SELECT options->'early_stopping' AS early_stopping FROM lrml.models WHERE name = 'srch_lin';
 
 -- max_seconds stops the search between trials, keeping what is done
@@ -153,6 +153,42 @@ FROM searches s, g WHERE method <> 'grid' GROUP BY method ORDER BY method;
 SELECT (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY best) FROM searches WHERE method = 'bayes') <
        (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY best) FROM searches WHERE method = 'random')
        AS bayes_beats_random_in_median;
+
+-- every trial reads the same rows, once: a sample drawn anew would differ
+SELECT count(*) AS trials, count(DISTINCT valid_loss) AS distinct_losses
+FROM lrml.tune('srch_once', 'SELECT * FROM churn TABLESAMPLE BERNOULLI (50)', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "grid", "space": {"learning_rate": [0.05, 0.05, 0.05]}}', '{"epochs": 2}');
+-- validation rows of one class: the AUC is NULL, the loss still ranks trials
+SELECT trial, round(valid_loss::numeric, 4) AS valid_loss, valid_metric, best
+FROM lrml.tune('srch_rare', 'SELECT x1, x2, id IN (5, 200) AS churned FROM churn', 'churned', NULL,
+  '{"method": "grid", "space": {"learning_rate": [0.01, 0.1]}}', '{"epochs": 2}')
+ORDER BY trial;
+-- the stored version describes the weights it keeps, after early stopping too
+SELECT count(*) AS trials FROM lrml.tune('srch_es', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "grid", "space": {"early_stopping.patience": [2, 3]}}',
+  '{"epochs": 40, "optimizer": "adam", "learning_rate": 0.3, "batch_size": 8, "early_stopping": true}');
+SELECT (m.metrics->>'valid_loss')::float8 = t.valid_loss AS metrics_match_best_trial,
+       (m.metrics->>'kept_epoch')::int < (m.metrics->>'epochs')::int - 1 AS kept_earlier_epoch
+FROM lrml.models m JOIN lrml.trials t ON t.model_id = m.id AND t.best
+WHERE m.name = 'srch_es';
+-- a schedule named in the options takes its required parameter from the space
+SELECT trial, params, best FROM lrml.tune('srch_ms', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "grid", "space": {"schedule.milestones": [[1, 3], [2, 4]]}}',
+  '{"epochs": 5, "schedule": "multistep"}') ORDER BY trial;
+-- a Bayesian search stops once it has tried every point of a finite space
+SELECT count(*) AS trials, count(DISTINCT params) AS distinct_points
+FROM lrml.tune('srch_small', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "bayes", "trials": 8, "space": {"optimizer": ["sgd", "adam"], "l2": [0, 0.01]}}',
+  '{"epochs": 2}');
+SELECT metrics->'search'->'space_exhausted' AS exhausted, metrics->'search'->'random_start' AS random_start
+FROM lrml.models WHERE name = 'srch_small';
+-- the search's seed is kept exactly
+SELECT count(*) AS trials FROM lrml.tune('srch_seed', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "random", "trials": 1, "seed": 9007199254740993, "space": {"l2": [0]}}', '{"epochs": 1}');
+SELECT metrics->'search'->'seed' AS seed FROM lrml.models WHERE name = 'srch_seed';
+-- one best trial per search
+INSERT INTO lrml.trials (model_id, trial, params, status, valid_loss, best, seconds)
+SELECT model_id, 99, '{}', 'ok', 1, true, 0 FROM lrml.trials WHERE best LIMIT 1;
 
 -- a cancelled search stores nothing
 DELETE FROM counts;
@@ -203,4 +239,18 @@ SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"momentum": [
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": [0]}}', '{"validation_fraction": 0}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": [0]}}', '{"epoch": 3}');
 SELECT * FROM lrml.tune('e', 'no_such_table', 'churned', NULL, '{"space": {"l2": [0]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"early_stopping.patience": [2]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"warm_start": [1]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"method": "grid", "space": {"model": ["logistic", "linear"]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"method": "grid", "space": {"class_weight": [1, 10]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"method": "grid", "space": {"l2": {"min": 0.1, "max": 0.1, "num": 5}}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": {"min": 1e-400, "max": 1}}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": [0, 1e400]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": {"min": 1e19, "max": 1e19, "scale": "int"}}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"seed": 1.5, "space": {"l2": [0]}}');
+-- errors of the rows themselves are raised once, as they are
+SELECT * FROM lrml.tune('e', 'SELECT x1, x2, true AS churned FROM churn', 'churned', NULL,
+  '{"method": "grid", "space": {"l2": [0, 0.1]}}');
+SELECT * FROM lrml.tune('e', 'SELECT x1, x2, churned FROM churn WHERE 1 / (id - id) = 1', 'churned', NULL,
+  '{"method": "grid", "space": {"l2": [0, 0.1]}}');
 SELECT count(*) AS no_model_e FROM lrml.models WHERE name = 'e';

@@ -326,6 +326,7 @@ typedef struct RawData
 	int64		n_null_label;	/* rows skipped for a NULL label */
 	Size		text_bytes;		/* memory held by distinct category texts */
 	double	   *values;			/* n_rows x n_columns, row-major */
+	bool		values_shared;	/* values belong to another RawData */
 	double	   *y;				/* linear: the value; else a label code */
 	int			n_label_values; /* logistic: distinct labels (capped) */
 	char	   *label_text[LRML_MAX_LABEL_VALUES + 1];
@@ -499,6 +500,11 @@ extern Jsonb *TrainOptionsArg(FunctionCallInfo fcinfo, int argno);
 extern void TrainPrepare(const char *relation, const char *label,
 						 ArrayType *features, TrainOptions *opts,
 						 const WarmStart *warm, TrainInput *in);
+extern RawData *TrainLoad(const char *relation, const char *label,
+						  ArrayType *features, const TrainOptions *opts,
+						  const WarmStart *warm);
+extern void TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
+							   const WarmStart *warm, TrainInput *in);
 extern void TrainCheckStorable(const char *name, const char *what);
 extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 					 TrainFitResult *fit);

@@ -697,7 +697,7 @@ ModelStoreSaveTrials(const char *name, int32 version,
 		col[4][i] = Float8GetDatum(t->valid_loss);
 		isnull[4][i] = !t->ok;
 		col[5][i] = Float8GetDatum(t->valid_metric);
-		isnull[5][i] = !t->ok;
+		isnull[5][i] = isnan(t->valid_metric);
 		col[6][i] = BoolGetDatum(t->best);
 		col[7][i] = Float8GetDatum(t->seconds);
 	}

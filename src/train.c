@@ -745,11 +745,12 @@ JsonNumber(StringInfo buf, const char *key, double v)
 
 /*
  * Build the metrics stored with the model: row counts, NULL counts, class
- * balance and the final losses.
+ * balance, the epochs run, and the losses of the epoch whose weights are
+ * stored (kept; NULL when no epoch ran).
  */
 static Jsonb *
 BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
-			 const EpochRecord *last)
+			 int n_epochs, const EpochRecord *last)
 {
 	StringInfoData buf;
 	bool		logistic = (model->kind == MODEL_LOGISTIC);
@@ -785,7 +786,9 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 		appendStringInfo(&buf, ": " INT64_FORMAT, col->n_null);
 	}
 	appendStringInfoChar(&buf, '}');
-	appendStringInfo(&buf, ", \"epochs\": %d", last ? last->epoch + 1 : 0);
+	appendStringInfo(&buf, ", \"epochs\": %d", n_epochs);
+	if (last)
+		appendStringInfo(&buf, ", \"kept_epoch\": %d", last->epoch);
 	JsonNumber(&buf, "train_loss", last ? last->train_loss : NAN);
 	JsonNumber(&buf, "valid_loss", last ? last->valid_loss : NAN);
 	JsonNumber(&buf, logistic ? "valid_auc" : "valid_rmse",
@@ -826,8 +829,11 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 	data->X = FeatureMatrixBuild(raw, enc, order, n);
 
 	/* the double-precision rows are no longer needed: give them back */
-	pfree(raw->values);
-	raw->values = NULL;
+	if (!raw->values_shared)
+	{
+		pfree(raw->values);
+		raw->values = NULL;
+	}
 	data->y = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < n; i++)
 		data->y[i] = raw->y[order[i]];
@@ -956,20 +962,55 @@ void
 TrainPrepare(const char *relation, const char *label, ArrayType *features,
 			 TrainOptions *opts, const WarmStart *warm, TrainInput *in)
 {
+	RawData    *raw = TrainLoad(relation, label, features, opts, warm);
+
+	TrainPrepareLoaded(raw, false, opts, warm, in);
+}
+
+/*
+ * Read the rows of a training run (step 1 of TrainPrepare): a warm start
+ * reads its version's feature columns.
+ */
+RawData *
+TrainLoad(const char *relation, const char *label, ArrayType *features,
+		  const TrainOptions *opts, const WarmStart *warm)
+{
+	if (warm)
+		features = WarmStartFeatures(warm, features);
+	return DatasetLoad(relation, label, features,
+					   opts->model == MODEL_LINEAR);
+}
+
+/*
+ * Prepare a training run from rows already read (steps 2 to 4 of
+ * TrainPrepare).  With shared, raw is left as it was, so that several
+ * runs (the trials of a search) prepare from the same rows; otherwise its
+ * double-precision values are freed once the matrix is built.
+ */
+void
+TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
+				   const WarmStart *warm, TrainInput *in)
+{
 	LrmlModel  *model = palloc0(sizeof(LrmlModel));
-	RawData    *raw;
 	int64	   *order;
 	bool	   *is_train;
 	int64		n_valid;
 
-	/* 1. */
 	memset(in, 0, sizeof(TrainInput));
 	in->warm = warm;
 	model->kind = opts->model;
-	model->label = pstrdup(label);
-	if (warm)
-		features = WarmStartFeatures(warm, features);
-	raw = DatasetLoad(relation, label, features, opts->model == MODEL_LINEAR);
+	model->label = pstrdup(raw->label);
+	if (shared)
+	{
+		RawData    *copy = palloc(sizeof(RawData));
+
+		*copy = *raw;
+		copy->y = palloc_extended(sizeof(double) * Max(raw->n_rows, 1),
+								  MCXT_ALLOC_HUGE);
+		memcpy(copy->y, raw->y, sizeof(double) * raw->n_rows);
+		copy->values_shared = true;
+		raw = copy;
+	}
 
 	/* 2. */
 	if (opts->model == MODEL_LOGISTIC && warm)
@@ -980,7 +1021,7 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has no rows with a non-NULL label \"%s\"",
-						relation, label)));
+						raw->relation, raw->label)));
 
 	/* 3. */
 	order = SplitRows(raw, opts, opts->model == MODEL_LOGISTIC, &is_train,
@@ -1065,6 +1106,30 @@ TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 }
 
 /*
+ * Return the epoch whose weights a run keeps: the last, or after
+ * restored_best the epoch whose validation loss the kept weights have
+ * (the first such, the one that set the best).  NULL when no epoch ran.
+ */
+static const EpochRecord *
+KeptEpoch(const TrainInput *in, const TrainFitResult *fit)
+{
+	const EpochRecord *last;
+	double		loss,
+				metric;
+
+	if (fit->n_epochs == 0)
+		return NULL;
+	last = &fit->curve[fit->n_epochs - 1];
+	if (strstr(last->event, "restored_best") == NULL)
+		return last;
+	in->learner->validate(in->learner->arg, fit->theta, &loss, &metric);
+	for (int e = 0; e < fit->n_epochs; e++)
+		if (fit->curve[e].valid_loss == loss)
+			return &fit->curve[e];
+	return last;
+}
+
+/*
  * Store a trained run as the next version of name and return the version.
  * extra_metrics, if not NULL, is a jsonb object merged into the stored
  * metrics (lrml.tune records its search there).
@@ -1076,9 +1141,8 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 	Jsonb	   *metrics;
 	StringInfoData state_buf;
 
-	metrics = BuildMetrics(in->raw, &in->data, in->model,
-						   fit->n_epochs > 0 ?
-						   &fit->curve[fit->n_epochs - 1] : NULL);
+	metrics = BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
+						   KeptEpoch(in, fit));
 	if (extra_metrics != NULL)
 		metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 													 JsonbPGetDatum(metrics),

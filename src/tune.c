@@ -67,6 +67,7 @@
  */
 #include "lrml.h"
 
+#include <errno.h>
 #include <float.h>
 
 #include "access/xact.h"
@@ -171,6 +172,7 @@ typedef struct Trial
 	bool		parsed;			/* opts hold the trial's options */
 	bool		ok;
 	char	   *reason;			/* failed: the error message */
+	ErrorData  *edata;			/* failed: the error */
 	double		valid_loss;		/* NaN unless ok */
 	double		valid_metric;
 	double		score;			/* value minimized; NaN unless ok */
@@ -251,6 +253,26 @@ NameIndex(const char *what, const char *const *names, int n, JsonbValue *v)
 }
 
 /*
+ * Convert a jsonb number to double into *x; return false when it is
+ * beyond LRML_MAX_ABS_VALUE in magnitude, or so small that it is not 0
+ * but would round to 0 or lose precision.
+ */
+static bool
+NumberInRange(JsonbValue *v, double *x)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+														  NumericGetDatum(v->val.numeric)));
+	char	   *end;
+
+	errno = 0;
+	*x = strtod(text, &end);
+	if (errno == ERANGE || !isfinite(*x) || fabs(*x) > LRML_MAX_ABS_VALUE)
+		return false;
+	return *x == 0.0 ? strspn(text, "-0.") == strlen(text) :
+		fabs(*x) >= 1.0 / LRML_MAX_ABS_VALUE;
+}
+
+/*
  * Read a finite number for a search key, or fail.
  */
 static double
@@ -264,13 +286,11 @@ SearchNumber(const char *subject, JsonbValue *v)
 				 errmsg("%s must be a number", subject),
 				 errdetail("The value given was %s.",
 						   OptionsDescribeValue(v))));
-	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-										   NumericGetDatum(v->val.numeric)));
-	if (!isfinite(x) || fabs(x) > LRML_MAX_ABS_VALUE)
+	if (!NumberInRange(v, &x))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is out of range", subject),
-				 errdetail("The value given was %s.",
+				 errdetail("The value given was %s; numbers must be 0 or between 1e-150 and 1e150 in magnitude.",
 						   OptionsDescribeValue(v))));
 	return x;
 }
@@ -291,6 +311,23 @@ SearchInteger(const char *subject, JsonbValue *v, int64 lo, int64 hi)
 				 errdetail("The value given was %s.",
 						   OptionsDescribeValue(v))));
 	return (int64) x;
+}
+
+/*
+ * Read the search's seed: an integer from 0 to 2^63 - 1, exactly.
+ */
+static int64
+SearchSeed(JsonbValue *v)
+{
+	double		x = SearchNumber("search key \"seed\"", v);
+
+	if (x != floor(x) || x < 0 || x >= 9.2e18)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("search key \"seed\" must be an integer between 0 and 9200000000000000000"),
+				 errdetail("The value given was %s.", OptionsDescribeValue(v))));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											 NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -328,6 +365,12 @@ CheckSpaceKey(const char *key)
 {
 	const char *dot = strchr(key, '.');
 
+	if (strcmp(key, "warm_start") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be tuned"),
+				 errdetail("Every trial of a search reads the same rows, the features of one starting version."),
+				 errhint("Set it in the options instead.")));
 	if (strcmp(key, "seed") == 0 || strcmp(key, "validation_fraction") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -446,6 +489,14 @@ ParseRange(SearchDim *dim, JsonbContainer *obj, SearchMethod method)
 						dim->key),
 				 errdetail("A range gives at most %d points, and an \"int\" range at most one per integer.",
 						   TUNE_MAX_CHOICES)));
+	if (dim->num > 1 && dim->min == dim->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the grid of search space key \"%s\" repeats its one value",
+						dim->key),
+				 errdetail("Its range holds only %g, and \"num\" is %d.",
+						   dim->min, dim->num),
+				 errhint("Set \"num\" to 1, or set the value in the options.")));
 	if (dim->num == 1 && dim->min != dim->max)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -485,6 +536,9 @@ ParseChoices(SearchDim *dim, JsonbContainer *arr)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the list of search space key \"%s\" must not hold null",
 							dim->key)));
+		if (v.type == jbvNumeric)
+			(void) SearchNumber(psprintf("a value of search space key \"%s\"",
+										 dim->key), &v);
 		dim->choices[k] = JsonbValueToJsonb(&v);
 		dim->choice_text[k] = JsonbToCString(NULL, &dim->choices[k]->root,
 											 VARSIZE(dim->choices[k]));
@@ -539,8 +593,8 @@ ParseSpace(SearchSpec *spec, JsonbValue *space)
 }
 
 /*
- * Read the search argument of lrml.tune; seed is the options' seed, the
- * default of the search's own.
+ * Read the search argument of lrml.tune.  The search's seed is -1 unless
+ * given: the options' seed, once they are read.
  *
  * 1. Collect the keys; "method" first, since it decides which others
  *	  apply.
@@ -548,7 +602,7 @@ ParseSpace(SearchSpec *spec, JsonbValue *space)
  * 3. Grid: the number of trials is the number of combinations.
  */
 static void
-ParseSearch(Jsonb *search, int64 seed, SearchSpec *spec)
+ParseSearch(Jsonb *search, SearchSpec *spec)
 {
 	char	  **keys;
 	JsonbValue *values;
@@ -565,7 +619,7 @@ ParseSearch(Jsonb *search, int64 seed, SearchSpec *spec)
 	spec->method = SEARCH_BAYES;
 	spec->trials = 20;
 	spec->metric = METRIC_VALID_LOSS;
-	spec->seed = seed;
+	spec->seed = -1;			/* the options' seed, once they are read */
 	n = ObjectPairs(&search->root, &keys, &values);
 	for (int i = 0; i < n; i++)
 	{
@@ -622,8 +676,7 @@ ParseSearch(Jsonb *search, int64 seed, SearchSpec *spec)
 								   OptionsDescribeValue(&values[i]))));
 		}
 		else if (strcmp(keys[i], "seed") == 0)
-			spec->seed = SearchInteger("search key \"seed\"", &values[i], 0,
-									   PG_INT64_MAX);
+			spec->seed = SearchSeed(&values[i]);
 		else if (strcmp(keys[i], "space") == 0)
 			space = &values[i];
 	}
@@ -691,6 +744,19 @@ PointAlloc(const SearchSpec *spec, SearchPoint *p)
 }
 
 /*
+ * Round x to 12 significant digits, so that grid points read as written
+ * (0.01, not 0.009999999999999995).
+ */
+static double
+RoundDigits(double x)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%.12g", x);
+	return strtod(buf, NULL);
+}
+
+/*
  * Set p to grid combination index; the last key varies fastest.
  */
 static void
@@ -707,7 +773,7 @@ GridPoint(const SearchSpec *spec, int index, SearchPoint *p)
 		if (dim->is_range)
 		{
 			p->value[d] = size == 1 ? dim->min :
-				UnitToRange(dim, (double) i / (size - 1));
+				RoundDigits(UnitToRange(dim, (double) i / (size - 1)));
 			/* the ends exactly as given */
 			if (i == 0)
 				p->value[d] = dim->min;
@@ -824,8 +890,9 @@ JsonbSetPath(Jsonb *options, const char *k1, const char *k2, Jsonb *value)
 /*
  * Return options with the tuned key set to value.  A key "parent.child"
  * sets a parameter inside an object-valued option: a schedule given by
- * name becomes {"name": ...}; early stopping given as true (or not given)
- * becomes an object, which turns it on.
+ * name becomes {"name": ...}, early stopping given as true becomes {}.
+ * The option itself must be given (or tuned): a search does not turn
+ * early stopping on, or pick a schedule, by itself.
  */
 static Jsonb *
 ApplyParam(Jsonb *options, const char *key, Jsonb *value)
@@ -853,8 +920,8 @@ ApplyParam(Jsonb *options, const char *key, Jsonb *value)
 		escape_json(&obj, pnstrdup(cur->val.string.val, cur->val.string.len));
 		appendStringInfoString(&obj, "}");
 	}
-	else if (strcmp(parent, "early_stopping") == 0 &&
-			 (cur == NULL || (cur->type == jbvBool && cur->val.boolean)))
+	else if (strcmp(parent, "early_stopping") == 0 && cur != NULL &&
+			 cur->type == jbvBool && cur->val.boolean)
 		appendStringInfoString(&obj, "{}");
 	else
 		ereport(ERROR,
@@ -924,32 +991,71 @@ CheckMetric(const SearchSpec *spec, const TrainOptions *opts)
 }
 
 /*
+ * Kinds of validation loss: trials are compared only within one (log loss
+ * of classifiers, squared error of regression models).
+ */
+static int
+LossFamily(ModelKind kind)
+{
+	return kind == MODEL_LINEAR ? 2 : 1;
+}
+
+/*
  * Check the options of a point, failing on the first bad one; tc names
- * the point in the error context.
+ * the point in the error context.  The first point checked sets *first
+ * (its options parsed, and as jsonb); every later one must train a model
+ * with the same kind of loss.
  */
 static void
 CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
-		   TuneContext *tc)
+		   TuneContext *tc, bool is_first, TrainOptions *first,
+		   Jsonb **first_options)
 {
 	Jsonb	   *params = PointParams(spec, p);
+	Jsonb	   *options;
 	TrainOptions opts;
 
 	tc->params = JsonbToCString(NULL, &params->root, VARSIZE(params));
-	OptionsParse(PointOptions(spec, base, p), &opts);
+	options = PointOptions(spec, base, p);
+	OptionsParse(options, &opts);
 	CheckMetric(spec, &opts);
+	if (is_first)
+	{
+		*first = opts;
+		*first_options = options;
+	}
+	else if (LossFamily(opts.model) != LossFamily(first->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot compare a %s model with a %s model in one search",
+						ModelKindName(first->model),
+						ModelKindName(opts.model)),
+				 errdetail("Their validation losses measure different things: log loss and squared error."),
+				 errhint("Search each kind of model separately.")));
 	tc->params = NULL;
 }
 
 /*
  * Check the space before any trial trains.  Grid: every combination.
  * Random and Bayesian: every choice and both ends of every range, with
- * the other keys at their first choice or lower end.
+ * the other keys at their first choice or lower end.  *first and
+ * *first_options get the first point's options (see CheckPoint).
  */
 static void
-CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc)
+CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
+		   TrainOptions *first, Jsonb **first_options)
 {
 	SearchPoint p;
+	bool		is_first = true;
 
+	for (int d = 0; d < spec->n_dims; d++)
+		if (strcmp(spec->dims[d].key, "class_weight") == 0 &&
+			spec->metric == METRIC_VALID_LOSS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("search metric \"valid_loss\" cannot compare trials of different class weights"),
+					 errdetail("The validation loss weighs each row by the weight of its class."),
+					 errhint("Use \"metric\": \"auc\".")));
 	PointAlloc(spec, &p);
 	if (spec->method == SEARCH_GRID)
 	{
@@ -957,7 +1063,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc)
 		{
 			CHECK_FOR_INTERRUPTS();
 			GridPoint(spec, i, &p);
-			CheckPoint(spec, base, &p, tc);
+			CheckPoint(spec, base, &p, tc, is_first, first, first_options);
+			is_first = false;
 		}
 		return;
 	}
@@ -977,9 +1084,33 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc)
 				p.value[d] = i == 0 ? dim->min : dim->max;
 			else
 				p.choice[d] = i;
-			CheckPoint(spec, base, &p, tc);
+			CheckPoint(spec, base, &p, tc, is_first, first, first_options);
+			is_first = false;
 		}
 	}
+}
+
+/*
+ * Return the number of points of the space, or -1 when it has a
+ * continuous range (or more points than a search could try).
+ */
+static double
+SpaceSize(const SearchSpec *spec)
+{
+	double		size = 1.0;
+
+	for (int d = 0; d < spec->n_dims; d++)
+	{
+		const SearchDim *dim = &spec->dims[d];
+
+		if (!dim->is_range)
+			size *= dim->n_choices;
+		else if (dim->scale == SCALE_INT || dim->min == dim->max)
+			size *= dim->max - dim->min + 1;
+		else
+			return -1.0;
+	}
+	return size > TUNE_MAX_TRIALS ? -1.0 : size;
 }
 
 /*
@@ -995,7 +1126,7 @@ TrialMayFail(int sqlerrcode)
 
 /*
  * Describe why a trial failed: the error's message and, if it has one,
- * its detail without the final period.
+ * its detail, joined as one phrase.
  */
 static char *
 TrialReason(const ErrorData *edata)
@@ -1009,25 +1140,30 @@ TrialReason(const ErrorData *edata)
 	len = strlen(detail);
 	if (len > 0 && detail[len - 1] == '.')
 		detail[len - 1] = '\0';
+	/* "The loss ..." continues the message as "the loss ..." */
+	if (len > 1 && detail[0] >= 'A' && detail[0] <= 'Z' &&
+		detail[1] >= 'a' && detail[1] <= 'z')
+		detail[0] += 'a' - 'A';
 	return psprintf("%s: %s", edata->message, detail);
 }
 
 /*
- * Run trial t with the given options, in a subtransaction and a memory
- * context of its own (a child of parent_cxt, kept when the trial
- * succeeds).
+ * Run trial t with the given options on the rows read once for the search
+ * (raw, shared by every trial), in a subtransaction and a memory context
+ * of its own (a child of parent_cxt, kept when the trial succeeds).
  *
- * 1. Parse the options, read and encode the rows, train (the same steps
- *	  as lrml.train).
+ * 1. Parse the options, encode the rows, train (the same steps as
+ *	  lrml.train).
  * 2. Score the final weights on the validation rows: the weights kept,
  *	  which after early stopping or a back-off are not the last epoch's.
- * 3. On a data exception, roll back, record the reason; rethrow any
- *	  other error.
+ *	  The loss must be finite; so must the metric when it is the search's
+ *	  (an AUC is undefined when the validation rows hold one class).
+ * 3. On a data exception, roll back and keep the error; rethrow any other
+ *	  error.
  */
 static void
-RunTrial(const char *name, const char *relation, const char *label,
-		 ArrayType *features, const SearchSpec *spec, Jsonb *options,
-		 Trial *t, MemoryContext parent_cxt)
+RunTrial(const char *name, RawData *raw, const SearchSpec *spec,
+		 Jsonb *options, Trial *t, MemoryContext parent_cxt)
 {
 	MemoryContext old_cxt = CurrentMemoryContext;
 	ResourceOwner old_owner = CurrentResourceOwner;
@@ -1055,12 +1191,12 @@ RunTrial(const char *name, const char *relation, const char *label,
 		warm = WarmStartLoad(name, options, &t->opts);
 		t->parsed = true;
 		CheckMetric(spec, &t->opts);
-		TrainPrepare(relation, label, features, &t->opts, warm, &t->in);
+		TrainPrepareLoaded(raw, true, &t->opts, warm, &t->in);
 		if (t->opts.validation_fraction == 0.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("relation \"%s\" has too few rows for a validation split",
-							relation),
+							raw->relation),
 					 errhint("Raise \"validation_fraction\" or add rows.")));
 		TrainFit(name, &t->opts, &t->in, &t->fit);
 
@@ -1070,12 +1206,18 @@ RunTrial(const char *name, const char *relation, const char *label,
 		for (int k = 0; k < t->in.learner->n_params; k++)
 			if (!isfinite(t->fit.theta[k]))
 				loss = get_float8_nan();
-		if (!isfinite(loss) || !isfinite(metric))
+		if (!isfinite(loss))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("the trained model's validation loss is not finite")));
+		if (spec->metric != METRIC_VALID_LOSS && !isfinite(metric))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the validation %s of the trained model is undefined",
+							metric_names[spec->metric - 1]),
+					 errdetail("The validation rows hold only one class.")));
 		t->valid_loss = loss;
-		t->valid_metric = metric;
+		t->valid_metric = isfinite(metric) ? metric : get_float8_nan();
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(old_cxt);
 		CurrentResourceOwner = old_owner;
@@ -1095,7 +1237,7 @@ RunTrial(const char *name, const char *relation, const char *label,
 		if (!TrialMayFail(edata->sqlerrcode))
 			ReThrowError(edata);
 		t->reason = TrialReason(edata);
-		FreeErrorData(edata);
+		t->edata = edata;
 		MemoryContextDelete(t->cxt);
 		t->cxt = NULL;
 	}
@@ -1185,9 +1327,10 @@ FitKernel(const GaussianProcess *gp, const double *y, double l, double s2,
 /*
  * Fit the Gaussian process to the trials: standardized targets, failed
  * trials at the penalty, and the (length, noise) pair of largest marginal
- * likelihood from a small grid.
+ * likelihood from a small grid.  Returns false when no kernel of the grid
+ * could be factored (the caller then draws at random).
  */
-static void
+static bool
 FitProcess(const SearchSpec *spec, Trial *trials, int n, GaussianProcess *gp)
 {
 	static const double lengths[] = {0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 2.0};
@@ -1258,8 +1401,7 @@ FitProcess(const SearchSpec *spec, Trial *trials, int n, GaussianProcess *gp)
 				memcpy(gp->alpha, alpha, sizeof(double) * n);
 			}
 		}
-	if (!isfinite(best_lml))
-		elog(ERROR, "no kernel of the search could be factored");
+	return isfinite(best_lml);
 }
 
 /*
@@ -1342,10 +1484,37 @@ LocalPoint(const SearchSpec *spec, const SearchPoint *c, pg_prng_state *rng,
 }
 
 /*
- * Propose the next point of a Bayesian search into p: the candidate of
- * largest expected improvement (see the file header).
+ * Has point u (of dim coordinates) been tried by one of trials[0 .. n-1]?
  */
-static void
+static bool
+Tried(const double *u, const Trial *trials, int n, int dim)
+{
+	for (int i = 0; i < n; i++)
+		if (Distance(u, trials[i].u, dim) < 1e-9)
+			return true;
+	return false;
+}
+
+/*
+ * Count the distinct points of trials[0 .. n-1].
+ */
+static int
+DistinctTried(const Trial *trials, int n, int dim)
+{
+	int			count = 0;
+
+	for (int i = 0; i < n; i++)
+		count += !Tried(trials[i].u, trials, i, dim);
+	return count;
+}
+
+/*
+ * Propose the next point of a Bayesian search into p: the untried
+ * candidate of largest expected improvement (see the file header), or a
+ * random point when the process cannot be fitted.  Returns false when
+ * every candidate had been tried already (p is then the best of them).
+ */
+static bool
 BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 			 pg_prng_state *rng, SearchPoint *p)
 {
@@ -1356,13 +1525,21 @@ BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 	double	  **cu;
 	double	   *ei;
 	GaussianProcess gp;
-	int			best = 0;
+	int			best = -1;
+	int			best_any = 0;
+	int			dim = Max(spec->n_coords, 1);
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "lrml tune proposal",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old_cxt = MemoryContextSwitchTo(cxt);
 
-	FitProcess(spec, trials, n, &gp);
+	if (!FitProcess(spec, trials, n, &gp))
+	{
+		RandomPoint(spec, rng, p);
+		MemoryContextSwitchTo(old_cxt);
+		MemoryContextDelete(cxt);
+		return true;
+	}
 
 	/* the best trials that succeeded, best first */
 	for (int k = 0; k < BAYES_LOCAL_CENTERS; k++)
@@ -1397,25 +1574,41 @@ BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 					   &trials[centers[(c - BAYES_RANDOM_CANDIDATES) /
 									   BAYES_LOCAL_CANDIDATES]].point,
 					   rng, &cand[c]);
-		cu[c] = palloc(sizeof(double) * Max(spec->n_coords, 1));
+		cu[c] = palloc(sizeof(double) * dim);
 		PointToUnit(spec, &cand[c], cu[c]);
 	}
 	ExpectedImprovement(&gp, cu, m, ei);
-	for (int c = 1; c < m; c++)
-		if (ei[c] > ei[best])
+	for (int c = 0; c < m; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ei[c] > ei[best_any])
+			best_any = c;
+		if ((best < 0 || ei[c] > ei[best]) && !Tried(cu[c], trials, n, dim))
 			best = c;
+	}
+	if (best < 0)
+		best = best_any;
 	memcpy(p->choice, cand[best].choice, sizeof(int) * spec->n_dims);
 	memcpy(p->value, cand[best].value, sizeof(double) * spec->n_dims);
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(cxt);
+	return best != best_any || !Tried(cu[best], trials, n, dim);
 }
+
+/* How a search ended before its planned trials */
+typedef enum SearchStop
+{
+	STOP_NONE = 0,
+	STOP_TIME,					/* max_seconds ran out */
+	STOP_EXHAUSTED				/* Bayesian: every point of the space tried */
+} SearchStop;
 
 /*
  * Record of the search stored in the best version's metrics.
  */
 static Jsonb *
 SearchRecord(const SearchSpec *spec, int n_run, int n_failed, int best,
-			 bool stopped)
+			 int n_init, SearchStop stop)
 {
 	StringInfoData buf;
 
@@ -1427,13 +1620,19 @@ SearchRecord(const SearchSpec *spec, int n_run, int n_failed, int best,
 	appendStringInfo(&buf, ", \"trials\": %d, \"trials_planned\": %d"
 					 ", \"trials_failed\": %d, \"best_trial\": %d",
 					 n_run, spec->trials, n_failed, best);
+	if (spec->method == SEARCH_BAYES)
+		appendStringInfo(&buf, ", \"random_start\": %d", Min(n_init, n_run));
 	if (spec->max_seconds > 0.0)
 	{
 		appendStringInfoString(&buf, ", \"max_seconds\": ");
 		LrmlAppendJsonNumber(&buf, spec->max_seconds);
 	}
-	appendStringInfo(&buf, ", \"stopped_by_time\": %s, \"space\": ",
-					 stopped ? "true" : "false");
+	appendStringInfo(&buf, ", \"stopped_by_time\": %s",
+					 stop == STOP_TIME ? "true" : "false");
+	if (spec->method == SEARCH_BAYES)
+		appendStringInfo(&buf, ", \"space_exhausted\": %s",
+						 stop == STOP_EXHAUSTED ? "true" : "false");
+	appendStringInfoString(&buf, ", \"space\": ");
 	appendStringInfoString(&buf, JsonbToCString(NULL, &spec->space->root,
 												VARSIZE(spec->space)));
 	appendStringInfoString(&buf, "}}");
@@ -1442,12 +1641,22 @@ SearchRecord(const SearchSpec *spec, int n_run, int n_failed, int best,
 }
 
 /*
- * Fail because no trial succeeded, listing each trial's reason.
+ * Fail because no trial succeeded.  When every trial failed the same way
+ * (an error no tuned value avoids: a label with one class, a split with no
+ * validation row), that error is raised as it is; otherwise one error
+ * lists each trial's reason.
  */
 static void
 ReportNoTrial(const char *name, Trial *trials, int n)
 {
 	StringInfoData buf;
+	bool		same = true;
+
+	for (int i = 1; i < n && same; i++)
+		same = trials[i].edata->sqlerrcode == trials[0].edata->sqlerrcode &&
+			strcmp(trials[i].reason, trials[0].reason) == 0;
+	if (same)
+		ReThrowError(trials[0].edata);
 
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
@@ -1456,18 +1665,18 @@ ReportNoTrial(const char *name, Trial *trials, int n)
 										VARSIZE(trials[i].params)),
 						 trials[i].reason);
 	ereport(ERROR,
-			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("no trial of the search for model \"%s\" succeeded", name),
 			 errdetail_internal("%s", buf.data),
-			 errhint("Narrow the space to rates and settings that train, for example lower learning rates.")));
+			 errhint("Narrow the space to values that train.")));
 }
 
 /*
- * Tell once about failed trials and a search cut short by max_seconds.
+ * Tell once about failed trials, and about a search that ended early.
  */
 static void
 ReportSearch(const char *name, const SearchSpec *spec, Trial *trials, int n,
-			 int n_failed, bool stopped)
+			 int n_failed, SearchStop stop)
 {
 	if (n_failed > 0)
 	{
@@ -1478,7 +1687,7 @@ ReportSearch(const char *name, const SearchSpec *spec, Trial *trials, int n,
 		for (int i = 0; i < n && shown < 3; i++)
 			if (!trials[i].ok)
 				appendStringInfo(&buf, "%sTrial %d: %s.",
-								 shown++ > 0 ? " " : "", i,
+								 shown++ > 0 ? "\n" : "", i,
 								 trials[i].reason);
 		ereport(NOTICE,
 				(errmsg_plural("%d of %d trial of the search for model \"%s\" failed",
@@ -1487,24 +1696,61 @@ ReportSearch(const char *name, const SearchSpec *spec, Trial *trials, int n,
 				 errdetail_internal("%s", buf.data),
 				 errhint("Every trial and its reason are in lrml.trials.")));
 	}
-	if (stopped)
+	if (stop == STOP_TIME)
 		ereport(NOTICE,
 				(errmsg("the search for model \"%s\" stopped after %d of %d trials",
 						name, n, spec->trials),
 				 errdetail("Its time limit of %g seconds (search key \"max_seconds\") ran out.",
 						   spec->max_seconds)));
+	if (stop == STOP_EXHAUSTED)
+		ereport(NOTICE,
+				(errmsg("the search for model \"%s\" stopped after %d of %d trials",
+						name, n, spec->trials),
+				 errdetail("It had tried every point of its space.")));
+}
+
+/*
+ * Store the best trial's model and every trial; return its version.
+ */
+static int32
+StoreSearch(const char *name, const SearchSpec *spec, Trial *trials,
+			int n_run, int n_failed, int best, int n_init, SearchStop stop)
+{
+	TrialRecord *records = palloc0(sizeof(TrialRecord) * n_run);
+	int32		version;
+
+	version = TrainStore(name, &trials[best].opts, &trials[best].in,
+						 &trials[best].fit,
+						 SearchRecord(spec, n_run, n_failed, best, n_init,
+									  stop));
+	for (int i = 0; i < n_run; i++)
+	{
+		records[i].trial = i;
+		records[i].params = trials[i].params;
+		records[i].ok = trials[i].ok;
+		records[i].reason = trials[i].reason;
+		records[i].valid_loss = trials[i].valid_loss;
+		records[i].valid_metric = trials[i].valid_metric;
+		records[i].best = (i == best);
+		records[i].seconds = trials[i].seconds;
+	}
+	ModelStoreSaveTrials(name, version, records, n_run);
+	return version;
 }
 
 /*
  * lrml.tune(model, relation, label, features, search, options)
  *
- * 1. Read the search and the options; check the whole space (before any
- *	  data is read) and that the model could be stored.
- * 2. Run the trials: grid in order, random draws, or Bayesian proposals
- *	  after the random start; stop early when max_seconds ran out.
- * 3. Store the best trial's model with the search in its metrics, and the
+ * 1. Read the search; check the whole space (before any data is read) and
+ *	  that the model could be stored.
+ * 2. Read the rows once, with the first point's options: every trial
+ *	  trains on these rows.
+ * 3. Run the trials: grid in order, random draws, or Bayesian proposals
+ *	  after the random start; stop early when max_seconds ran out, or when
+ *	  a Bayesian search has tried every point of a finite space.
+ * 4. Store the best trial's model with the search in its metrics, and the
  *	  trials in lrml.trials; fail when no trial succeeded.
- * 4. Return one row per trial.
+ * 5. Return one row per trial.
  */
 Datum
 lrml_tune(PG_FUNCTION_ARGS)
@@ -1515,19 +1761,21 @@ lrml_tune(PG_FUNCTION_ARGS)
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
 	Jsonb	   *options = TrainOptionsArg(fcinfo, 5);
-	TrainOptions base_opts;
+	TrainOptions first_opts;
+	Jsonb	   *first_options;
 	SearchSpec	spec;
 	MemoryContext tune_cxt;
 	MemoryContext old_cxt;
+	RawData    *raw;
 	Trial	   *trials;
 	pg_prng_state rng;
 	TimestampTz start;
+	double		space_size;
 	int			n_run = 0;
 	int			n_failed = 0;
 	int			n_init;
 	int			best = -1;
-	bool		stopped = false;
-	int32		version;
+	SearchStop	stop = STOP_NONE;
 	TuneContext tc;
 	ErrorContextCallback callback;
 
@@ -1548,18 +1796,24 @@ lrml_tune(PG_FUNCTION_ARGS)
 	error_context_stack = &callback;
 
 	/* 1. */
-	OptionsParse(options, &base_opts);
-	ParseSearch(PG_GETARG_JSONB_P(4), base_opts.seed, &spec);
-	CheckSpace(&spec, options, &tc);
+	ParseSearch(PG_GETARG_JSONB_P(4), &spec);
+	CheckSpace(&spec, options, &tc, &first_opts, &first_options);
+	if (spec.seed < 0)
+		spec.seed = first_opts.seed;
 	TrainCheckStorable(name, "lrml.tune()");
 	MemoryContextSwitchTo(old_cxt);
 	InitMaterializedSRF(fcinfo, 0);
 	MemoryContextSwitchTo(tune_cxt);
 
 	/* 2. */
+	raw = TrainLoad(relation, label, features, &first_opts,
+					WarmStartLoad(name, first_options, &first_opts));
+
+	/* 3. */
 	trials = palloc0(sizeof(Trial) * spec.trials);
 	pg_prng_seed(&rng, (uint64) spec.seed);
-	n_init = Min(spec.trials, Max(3, spec.n_coords + 1));
+	n_init = Min(spec.trials, Max(3, Min(spec.n_coords + 1, 10)));
+	space_size = SpaceSize(&spec);
 	start = GetCurrentTimestamp();
 	for (int i = 0; i < spec.trials; i++)
 	{
@@ -1572,7 +1826,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 		if (i > 0 && spec.max_seconds > 0.0 &&
 			secs + usecs / 1e6 >= spec.max_seconds)
 		{
-			stopped = true;
+			stop = STOP_TIME;
 			break;
 		}
 		PointAlloc(&spec, &t->point);
@@ -1580,8 +1834,13 @@ lrml_tune(PG_FUNCTION_ARGS)
 			GridPoint(&spec, i, &t->point);
 		else if (spec.method == SEARCH_RANDOM || i < n_init)
 			RandomPoint(&spec, &rng, &t->point);
-		else
-			BayesPropose(&spec, trials, i, &rng, &t->point);
+		else if (!BayesPropose(&spec, trials, i, &rng, &t->point) &&
+				 space_size > 0 &&
+				 DistinctTried(trials, i, Max(spec.n_coords, 1)) >= space_size)
+		{
+			stop = STOP_EXHAUSTED;
+			break;
+		}
 		t->u = palloc(sizeof(double) * Max(spec.n_coords, 1));
 		PointToUnit(&spec, &t->point, t->u);
 		t->params = PointParams(&spec, &t->point);
@@ -1589,8 +1848,8 @@ lrml_tune(PG_FUNCTION_ARGS)
 		tc.trial = i;
 		tc.params = JsonbToCString(NULL, &t->params->root,
 								   VARSIZE(t->params));
-		RunTrial(name, relation, label, features, &spec,
-				 PointOptions(&spec, options, &t->point), t, tune_cxt);
+		RunTrial(name, raw, &spec, PointOptions(&spec, options, &t->point),
+				 t, tune_cxt);
 		tc.trial = -1;
 		tc.params = NULL;
 		n_run++;
@@ -1612,31 +1871,13 @@ lrml_tune(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* 3. */
+	/* 4. */
 	if (best < 0)
 		ReportNoTrial(name, trials, n_run);
-	ReportSearch(name, &spec, trials, n_run, n_failed, stopped);
-	version = TrainStore(name, &trials[best].opts, &trials[best].in,
-						 &trials[best].fit,
-						 SearchRecord(&spec, n_run, n_failed, best, stopped));
-	{
-		TrialRecord *records = palloc0(sizeof(TrialRecord) * n_run);
+	ReportSearch(name, &spec, trials, n_run, n_failed, stop);
+	StoreSearch(name, &spec, trials, n_run, n_failed, best, n_init, stop);
 
-		for (int i = 0; i < n_run; i++)
-		{
-			records[i].trial = i;
-			records[i].params = trials[i].params;
-			records[i].ok = trials[i].ok;
-			records[i].reason = trials[i].reason;
-			records[i].valid_loss = trials[i].valid_loss;
-			records[i].valid_metric = trials[i].valid_metric;
-			records[i].best = (i == best);
-			records[i].seconds = trials[i].seconds;
-		}
-		ModelStoreSaveTrials(name, version, records, n_run);
-	}
-
-	/* 4. */
+	/* 5. */
 	for (int i = 0; i < n_run; i++)
 	{
 		Datum		values[5];
@@ -1647,7 +1888,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 		values[2] = Float8GetDatum(trials[i].valid_loss);
 		nulls[2] = !trials[i].ok;
 		values[3] = Float8GetDatum(trials[i].valid_metric);
-		nulls[3] = !trials[i].ok;
+		nulls[3] = isnan(trials[i].valid_metric);
 		values[4] = BoolGetDatum(i == best);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
