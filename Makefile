@@ -13,6 +13,7 @@ OBJS = \
 	src/dataset.o \
 	src/features.o \
 	src/logreg.o \
+	src/mlp.o \
 	src/train.o \
 	src/lr_find.o \
 	src/model_store.o \

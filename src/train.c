@@ -241,7 +241,7 @@ ReportEpoch(const char *model_name, const TrainOptions *opts,
 			(errmsg("model \"%s\" epoch %d of %d: lr %g, train loss %g, valid loss %g, valid %s %g%s%s, about %.0f s left",
 					model_name, rec->epoch, opts->epochs, rec->lr,
 					rec->train_loss, rec->valid_loss,
-					opts->model == MODEL_LOGISTIC ? "auc" : "rmse",
+					opts->classifier ? "auc" : "rmse",
 					rec->valid_metric, rec->event[0] ? ", " : "",
 					rec->event, left)));
 }
@@ -710,7 +710,7 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 			 const EpochRecord *last)
 {
 	StringInfoData buf;
-	bool		logistic = (model->kind == MODEL_LOGISTIC);
+	bool		logistic = model->classifier;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"rows\": " INT64_FORMAT, raw->n_rows);
@@ -786,7 +786,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 
 	model->y_center = 0.0;
 	model->y_scale = 1.0;
-	if (opts->model == MODEL_LINEAR)
+	if (!opts->classifier)
 	{
 		double		sum = 0.0,
 					sumsq = 0.0;
@@ -806,7 +806,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 
 	data->class_weight[0] = 1.0;
 	data->class_weight[1] = 1.0;
-	if (opts->model == MODEL_LOGISTIC && opts->class_weight_balanced)
+	if (opts->classifier && opts->class_weight_balanced)
 	{
 		int64		pos = 0;
 
@@ -816,7 +816,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 		data->class_weight[0] = (double) data->n_train /
 			(2.0 * (data->n_train - pos));
 	}
-	else if (opts->model == MODEL_LOGISTIC)
+	else if (opts->classifier)
 		data->class_weight[1] = opts->class_weight;
 }
 
@@ -825,7 +825,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
  */
 static void
 CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
-			   ModelKind kind)
+			   bool classifier)
 {
 	int64		n_train = raw->n_rows - n_valid;
 	int64		pos = 0;
@@ -836,7 +836,7 @@ CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
 				 errmsg("relation \"%s\" has too few rows to train on",
 						raw->relation),
 				 errhint("Lower \"validation_fraction\" or add rows.")));
-	if (kind != MODEL_LOGISTIC)
+	if (!classifier)
 		return;
 	for (int64 i = 0; i < raw->n_rows; i++)
 		pos += (is_train[i] && raw->y[i] == 1.0);
@@ -891,7 +891,10 @@ TrainOptionsArg(FunctionCallInfo fcinfo, int argno)
  *	  rows can fit the model, encode them (features.c).
  * 4. Build the model family's Learner.
  *
- * Sets opts->validation_fraction to 0 when no row validates.  lrml.train
+ * An mlp is a classifier when its label is not of a numeric type, or
+ * when positive_class names its positive class; otherwise it is a
+ * regression.  Sets opts->classifier, and opts->validation_fraction to 0
+ * when no row validates.  lrml.train
  * and lrml.lr_find share this, so that a range test sees exactly the
  * training rows, in the order, that lrml.train with the same options
  * would train on.
@@ -905,14 +908,33 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 	int64	   *order;
 	bool	   *is_train;
 	int64		n_valid;
+	LabelMode	mode;
 
 	/* 1. */
 	model->kind = opts->model;
 	model->label = pstrdup(label);
-	raw = DatasetLoad(relation, label, features, opts->model == MODEL_LINEAR);
+	if (opts->model == MODEL_LOGISTIC)
+		mode = LABEL_CLASSES;
+	else if (opts->model == MODEL_LINEAR)
+		mode = LABEL_NUMBER;
+	else
+		mode = opts->positive_class ? LABEL_CLASSES : LABEL_BY_TYPE;
+	raw = DatasetLoad(relation, label, features, mode);
+	opts->classifier = !raw->numeric_label;
+	model->classifier = opts->classifier;
+	if (opts->model == MODEL_MLP)
+		model->mlp = opts->mlp;
 
 	/* 2. */
-	if (opts->model == MODEL_LOGISTIC)
+	if (!opts->classifier &&
+		(opts->class_weight_balanced || opts->class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"class_weight\" applies only to classifiers"),
+				 errdetail("Label \"%s\" is numeric, so the mlp is a regression.",
+						   label),
+				 errhint("Remove \"class_weight\", or name the positive class with \"positive_class\" to train a classifier.")));
+	if (opts->classifier)
 		ResolveLabels(raw, opts, model);
 	else if (raw->n_rows == 0)
 		ereport(ERROR,
@@ -921,16 +943,18 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
 						relation, label)));
 
 	/* 3. */
-	order = SplitRows(raw, opts, opts->model == MODEL_LOGISTIC, &is_train,
-					  &n_valid);
-	CheckTrainRows(raw, is_train, n_valid, opts->model);
+	order = SplitRows(raw, opts, opts->classifier, &is_train, &n_valid);
+	CheckTrainRows(raw, is_train, n_valid, opts->classifier);
 	BuildTrainSet(raw, opts, order, is_train, n_valid, model, &in->data);
 	if (n_valid == 0)
 		opts->validation_fraction = 0.0;
 
 	/* 4. */
-	in->learner = LogregLearner(&in->data, opts->model, opts->l2,
-								model->y_scale, opts->batch_size);
+	if (opts->model == MODEL_MLP)
+		in->learner = MlpLearner(&in->data, opts, model->y_scale);
+	else
+		in->learner = LogregLearner(&in->data, opts->model, opts->l2,
+									model->y_scale, opts->batch_size);
 	in->raw = raw;
 	in->model = model;
 }
@@ -1002,6 +1026,8 @@ lrml_train(PG_FUNCTION_ARGS)
 	ScheduleResolve(&opts.schedule, opts.epochs,
 					(data->n_train + opts.batch_size - 1) / opts.batch_size);
 	theta = palloc0(sizeof(double) * learner->n_params);
+	if (learner->init)
+		learner->init(learner->arg, theta);
 	optimizer = OptimizerCreate(&opts.optimizer, learner->n_params);
 	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
 	n_epochs = TrainLoop(name, &opts, learner, data->n_train, theta,
@@ -1009,7 +1035,8 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 4. */
 	model->w = theta;
-	model->bias = theta[data->d];
+	model->n_weights = learner->n_params;
+	model->bias = (opts.model == MODEL_MLP) ? 0.0 : theta[data->d];
 	metrics = BuildMetrics(in.raw, data, model, &curve[n_epochs - 1]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
