@@ -833,9 +833,9 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 				 errmsg("label column \"%s\" does not exist in relation \"%s\"",
 						label, relation)));
 	raw->label_typid = TupleDescAttr(tupdesc, label_att)->atttypid;
-	numeric_label = (mode == LABEL_NUMBER ||
-					 (mode == LABEL_BY_TYPE &&
-					  FeatureKindForType(raw->label_typid) == FEATURE_NUMERIC));
+	numeric_label = mode == LABEL_NUMBER ||
+		(mode == LABEL_BY_TYPE &&
+		 FeatureKindForType(raw->label_typid) == FEATURE_NUMERIC);
 	raw->numeric_label = numeric_label;
 	if (mode == LABEL_NUMBER &&
 		FeatureKindForType(raw->label_typid) != FEATURE_NUMERIC)

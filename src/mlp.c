@@ -93,7 +93,7 @@ typedef struct Mlp
 	MlpActivation activation;
 	bool		classifier;
 	double		l2;
-	double		y_scale;		/* regression: reported losses use y's units */
+	double		y_scale;		/* regression: losses are in y's units */
 	double		dropout;
 	uint64		seed;
 	pg_prng_state drop_rng;
@@ -166,10 +166,11 @@ MlpActivationName(MlpActivation activation)
  * Add the bias b to each of the n rows of h (n x s), then apply the
  * activation unless this is the output layer.
  *
- * relu is written as h * [h > 0], without a branch: the signs of the
- * units are random, so a branch would be mispredicted half the time,
- * which cost more than the matrix products; the product also keeps a
- * NaN a NaN, so a diverging run is still seen.
+ * Each loop is a plain pass over the batch that the compiler vectorizes
+ * (see the Makefile): compiled as a branch, relu's test on the random
+ * sign of each unit mispredicts half the time and cost more than the
+ * matrix products.  XXX: relu turns a NaN unit into 0; a diverging run
+ * is still caught by the checks on the loss and on theta.
  */
 static void
 BiasActivate(float *pg_restrict h, const float *pg_restrict b, int n, int s,
@@ -198,7 +199,7 @@ BiasActivate(float *pg_restrict h, const float *pg_restrict b, int n, int s,
 
 /*
  * dZ = dA * f'(z) for n values, f' read from the activations h = f(z),
- * times the dropout mask M when there is one.  Branch-free, as in
+ * times the dropout mask M when there is one.  Vectorized passes, as in
  * BiasActivate.
  */
 static void

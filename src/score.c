@@ -36,16 +36,19 @@
  *		z = bias + sum_j w[j] * (x[j] - center[j]) / scale[j]
  *
  * over the encoded inputs x (features.c); a logistic model returns
- * sigmoid(z), a linear one y_center + y_scale * z.  An mlp runs its
- * network (mlp.c) over the scaled inputs (x[j] - center[j]) / scale[j]
- * instead: scoring a row fills that vector (the same folding, with
- * weights 1/scale[j]) and only the last step differs; a classifier mlp
- * returns sigmoid(score), a regression y_center + y_scale * score.  The division is folded
+ * sigmoid(z), a linear one y_center + y_scale * z.  The division is folded
  * into the weights once per decoded model (wf[j] = w[j] / scale[j]); the
  * center stays inside the product for numeric inputs, so a column with a
  * large mean and a small spread loses no precision, and is folded into the
  * bias for one-hot inputs, so a categorical column costs one lookup and
  * one addition per row whatever its number of categories.
+ *
+ * An mlp runs its network (mlp.c) over the scaled inputs (x[j] -
+ * center[j]) / scale[j] instead: scoring a row fills that vector through
+ * the same column mapping (with wf[j] = 1 / scale[j], and each one-hot
+ * input starting from -center[j] / scale[j]), and only the last step
+ * differs: a classifier mlp returns sigmoid(score), a regression
+ * y_center + y_scale * score.
  *
  * This file reads user data only in lrml.evaluate, through an SPI cursor
  * over the caller's relation or query, with the caller's rights.  Without
