@@ -80,21 +80,22 @@ best_ms()
 	echo "$best"
 }
 
-# Print the time of one epoch of a model: (T(3 epochs) - T(1 epoch)) / 2,
-# so that loading, the split, the encoding and storing cancel out.
+# Print the time of one epoch of a model: (T(1 + K epochs) - T(1 epoch))
+# / K, so that loading, the split, the encoding and storing cancel out;
+# K is $2.
 epoch_ms()
 {
-	local t1 t3
+	local t1 tk
 	t1="$(best_ms "SELECT count(*) FROM lrml.train('e1', 't20', 'churned', NULL, '{$1, \"epochs\": 1, \"seed\": 1}')")"
-	t3="$(best_ms "SELECT count(*) FROM lrml.train('e3', 't20', 'churned', NULL, '{$1, \"epochs\": 3, \"seed\": 1}')")"
-	awk "BEGIN{print ($t3 - $t1) / 2}"
+	tk="$(best_ms "SELECT count(*) FROM lrml.train('ek', 't20', 'churned', NULL, '{$1, \"epochs\": $((1 + $2)), \"seed\": 1}')")"
+	awk "BEGIN{print ($tk - $t1) / $2}"
 }
 
 MLP='"model": "mlp", "hidden": [64, 32]'
 lrml_log "one epoch of logistic regression"
-LOGISTIC="$(epoch_ms '"model": "logistic"')"
+LOGISTIC="$(epoch_ms '"model": "logistic"' 20)"
 lrml_log "one epoch of an mlp with hidden [64, 32]"
-MLP_EPOCH="$(epoch_ms "$MLP")"
+MLP_EPOCH="$(epoch_ms "$MLP" 4)"
 
 cat <<EOF2
 
