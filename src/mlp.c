@@ -475,8 +475,8 @@ FloatBuffer(int64 rows, int64 cols)
  * target's units.
  *
  * Fails when the network has more than MLP_MAX_PARAMS parameters, or when
- * its buffers, the parameters and the optimizer's copies of them would
- * exceed lrml.memory_limit.  Everything lives in the current context.
+ * the data, the parameters with the optimizer's copies of them, and the
+ * network's buffers would together exceed lrml.memory_limit.  Everything lives in the current context.
  */
 Learner *
 MlpLearner(const TrainSet *data, const TrainOptions *opts, double y_scale)
@@ -508,13 +508,19 @@ MlpLearner(const TrainSet *data, const TrainOptions *opts, double y_scale)
 											 data->n_train));
 
 	/*
-	 * Parameters: theta and the gradient, the optimizer's two moments and
-	 * the loop's two saved copies of each (double), and wf and gf (float).
+	 * The training data (float4 matrix, targets), then the parameters:
+	 * theta and the gradient, the optimizer's two moments and the loop's
+	 * two saved copies of each (double), and wf and gf (float); then the
+	 * per-unit buffers of a forward pass.
 	 */
 	for (int l = 1; l <= lay->n_layers; l++)
 		units += lay->size[l];
-	bytes = add_size(mul_size(n_params, 10 * sizeof(double) +
-							  2 * sizeof(float)),
+	bytes = mul_size(data->n_train + data->n_valid,
+					 add_size(mul_size(data->d, sizeof(float)),
+							  sizeof(double)));
+	bytes = add_size(bytes, mul_size(n_params, 10 * sizeof(double) +
+									 2 * sizeof(float)));
+	bytes = add_size(bytes,
 					 mul_size(mul_size(net->max_rows,
 									   add_size(mul_size(units, 3),
 												2 * lay->max_units)),
