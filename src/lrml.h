@@ -283,7 +283,8 @@ typedef struct LrmlModel
 	bool		classifier;		/* logistic, or mlp on a two-class label */
 	FeatureEncoding *encoding;
 	int			n_weights;		/* length of w */
-	double	   *w;				/* linear: encoding->n_inputs weights */
+	double	   *w;				/* linear: one weight per encoded input;
+								 * mlp: every parameter (mlp.c) */
 	double		bias;			/* linear only; 0 for mlp */
 	MlpShape	mlp;			/* mlp only */
 	double		y_center;		/* linear: target standardization */
