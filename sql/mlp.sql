@@ -121,6 +121,16 @@ SELECT count(*) FROM lrml.train(model => 'mlp_int', relation => 'mlp_int', label
                              "epochs": 60, "batch_size": 32, "seed": 1}');
 SELECT value > 0.95 AS int_good FROM lrml.evaluate('mlp_int', 'mlp_int') WHERE metric = 'auc';
 
+-- class weights apply to an mlp classifier; the default layers are [32]
+SELECT count(*) FROM lrml.train(model => 'mlp_weighted', relation => 'mlp_xor_features',
+                label => 'label',
+                options => '{"model": "mlp", "class_weight": "balanced", "learning_rate": 0.03,
+                             "epochs": 60, "batch_size": 32, "seed": 1}');
+SELECT options->'hidden' AS hidden, options->'class_weight' AS class_weight
+FROM lrml.models WHERE name = 'mlp_weighted';
+SELECT value > 0.95 AS weighted_good FROM lrml.evaluate('mlp_weighted', 'mlp_xor_features')
+WHERE metric = 'auc';
+
 -- errors: options out of range, or for another model, name the key
 SELECT * FROM lrml.train('mlp_bad', 'mlp_xor_features', 'label', NULL, '{"model": "mlp", "hidden": []}');
 SELECT * FROM lrml.train('mlp_bad', 'mlp_xor_features', 'label', NULL, '{"model": "mlp", "hidden": 32}');
@@ -138,6 +148,8 @@ SELECT * FROM lrml.train('mlp_bad', 'mlp_xor_features', 'label', NULL, '{"model"
 SELECT * FROM lrml.train('mlp_bad', 'mlp_xor_features', 'label', NULL, '{"dropout": 0.5}');
 SELECT * FROM lrml.train('mlp_bad', 'mlp_reg', 'y', NULL, '{"model": "mlp", "class_weight": "balanced"}');
 SELECT lrml.predict_class('mlp_reg', r) FROM mlp_reg r WHERE id = 1;
+SELECT * FROM lrml.train('mlp_bad', 'mlp_xor_features', 'label', NULL,
+                         '{"model": "mlp", "hidden": [4096, 4096, 4096, 4096]}');
 SELECT count(*) AS bad_versions FROM lrml.models WHERE name = 'mlp_bad';
 
 -- errors: a hand-edited payload is refused, never trusted
