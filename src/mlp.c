@@ -31,8 +31,10 @@
  *
  * with f'(z) = [z > 0] for relu and 1 - tanh(z)^2 for tanh; biases are
  * not penalized.  Each product is one OpenBLAS sgemm over the whole batch
- * (three per layer), on a single-precision copy of the parameters, made
- * once per batch; losses and every sum over rows are in double.  theta is
+ * (three per layer, two for the first, which needs no dZ_0), on a
+ * single-precision copy of the parameters made once per batch; as in
+ * logreg.c, the products accumulate in single precision (their inputs
+ * are float4 anyway), while losses and the bias sums are in double.  theta is
  * one flat vector, W_1, b_1, W_2, b_2, ..., W_L, b_L, each W row-major,
  * so the shared training loop, every optimizer, back-off and early
  * stopping treat it like a linear model's weights.
