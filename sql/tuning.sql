@@ -187,8 +187,10 @@ SELECT count(*) AS trials FROM lrml.tune('srch_seed', 'churn', 'churned', ARRAY[
   '{"method": "random", "trials": 1, "seed": 9007199254740993, "space": {"l2": [0]}}', '{"epochs": 1}');
 SELECT metrics->'search'->'seed' AS seed FROM lrml.models WHERE name = 'srch_seed';
 -- one best trial per search
+\set VERBOSITY terse
 INSERT INTO lrml.trials (model_id, trial, params, status, valid_loss, best, seconds)
 SELECT model_id, 99, '{}', 'ok', 1, true, 0 FROM lrml.trials WHERE best LIMIT 1;
+\set VERBOSITY default
 
 -- a cancelled search stores nothing
 DELETE FROM counts;

@@ -785,12 +785,15 @@ ReserveRows(RawData *raw, int64 *capacity, double estimate)
  * 3. Run one query over the needed columns; a receiver stores each row
  *	  as the executor produces it, skipping rows whose label is NULL.
  *
- * numeric_label asks for a numeric label (linear model); otherwise labels
- * are recorded as codes of their text (at most LRML_MAX_LABEL_VALUES).
+ * mode LABEL_NUMBER asks for a numeric label (linear model); with
+ * LABEL_CLASSES labels are recorded as codes of their text (at most
+ * LRML_MAX_LABEL_VALUES); LABEL_BY_TYPE (mlp) reads a label of a numeric
+ * type as a number and any other as classes.  raw->numeric_label says
+ * which was done.
  */
 RawData *
 DatasetLoad(const char *relation, const char *label, ArrayType *features,
-			bool numeric_label)
+			LabelMode mode)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	RawData    *raw = palloc0(sizeof(RawData));
@@ -806,6 +809,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	int64		capacity = 16384;
 	int			label_att;
 	int			j;
+	bool		numeric_label;
 
 	raw->relation = pstrdup(relation);
 	/* the name as resolved once here, so it is the relation that was read */
@@ -829,7 +833,11 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 				 errmsg("label column \"%s\" does not exist in relation \"%s\"",
 						label, relation)));
 	raw->label_typid = TupleDescAttr(tupdesc, label_att)->atttypid;
-	if (numeric_label &&
+	numeric_label = mode == LABEL_NUMBER ||
+		(mode == LABEL_BY_TYPE &&
+		 FeatureKindForType(raw->label_typid) == FEATURE_NUMERIC);
+	raw->numeric_label = numeric_label;
+	if (mode == LABEL_NUMBER &&
 		FeatureKindForType(raw->label_typid) != FEATURE_NUMERIC)
 		ReportColumnType(relation, label, raw->label_typid,
 						 "the label of a linear model",

@@ -91,3 +91,43 @@ LinalgCholeskySolve(int n, const double *L, int nrhs, double *B)
 	if (info != 0)
 		elog(ERROR, "dpotrs: argument %d is invalid", -info);
 }
+
+/*
+ * y = A x, or y = A^T x when transpose, in double precision, with A an
+ * m x n row-major matrix (y has m entries, or n when transpose).
+ */
+void
+LinalgGemvF8(int m, int n, const double *A, bool transpose, const double *x,
+			 double *y)
+{
+	if (m == 0)
+	{
+		if (transpose)
+			memset(y, 0, sizeof(double) * n);
+		return;
+	}
+	cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, m, n,
+				1.0, A, n, x, 1, 0.0, y, 1);
+}
+
+/*
+ * C = op(A) op(B) + beta C in single precision, all row-major: op(A) is
+ * m x k (A is k x m when trans_a), op(B) is k x n (B is n x k when
+ * trans_b), C is m x n.  beta 0 overwrites C; beta 1 adds to it.
+ */
+void
+LinalgGemmF4(bool trans_a, bool trans_b, int m, int n, int k,
+			 const float *A, const float *B, float beta, float *C)
+{
+	if (m == 0 || n == 0)
+		return;
+	if (k == 0)
+	{
+		if (beta == 0.0f)
+			memset(C, 0, sizeof(float) * (size_t) m * n);
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+				trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+				A, trans_a ? m : k, B, trans_b ? k : n, beta, C, n);
+}

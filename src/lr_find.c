@@ -104,6 +104,9 @@ RangeTest(const TrainOptions *opts, const Learner *learner, int64 n_train,
 	double		best = get_float8_infinity();
 	int			n = 0;
 
+	/* start where lrml.train would start */
+	if (learner->init)
+		learner->init(learner->arg, theta);
 	for (int i = 0; i < opts->num_steps; i++)
 	{
 		int64		first = (i % n_batches) * batch;

@@ -46,6 +46,10 @@
 /* Most steps of a learning-rate range test (option num_steps) */
 #define LRML_MAX_LR_FIND_STEPS	100000
 
+/* Most hidden layers of a multilayer perceptron, and units per layer */
+#define LRML_MLP_MAX_LAYERS		8
+#define LRML_MLP_MAX_UNITS		4096
+
 /* Settings and shared helpers (lrml.c) */
 extern int	lrml_memory_limit_kb;
 extern int	lrml_blas_threads;
@@ -57,8 +61,31 @@ extern void LrmlAppendJsonNumber(StringInfo buf, double v);
 typedef enum ModelKind
 {
 	MODEL_LOGISTIC = 1,
-	MODEL_LINEAR = 2
+	MODEL_LINEAR = 2,
+	MODEL_MLP = 3
 } ModelKind;
+
+/*
+ * Hidden-layer activations of a multilayer perceptron.  The numeric values
+ * are stored in payloads: never renumber.
+ */
+typedef enum MlpActivation
+{
+	MLP_RELU = 1,
+	MLP_TANH = 2
+} MlpActivation;
+
+/*
+ * The shape of a multilayer perceptron (mlp.c): n_hidden hidden layers of
+ * hidden[] units after the encoded inputs, then one output unit, sigmoid
+ * for a classifier and identity otherwise.
+ */
+typedef struct MlpShape
+{
+	int			n_hidden;
+	int			hidden[LRML_MLP_MAX_LAYERS];
+	MlpActivation activation;
+} MlpShape;
 
 /*
  * Learning-rate schedules.  A schedule is a pure function of the step t
@@ -184,6 +211,8 @@ typedef struct TrainOptions
 {
 	ModelKind	model;
 	OptimizerConfig optimizer;
+	MlpShape	mlp;			/* mlp: hidden, activation */
+	double		dropout;		/* mlp: probability of dropping a unit */
 	LearningSchedule schedule;
 	int			epochs;
 	int			batch_size;
@@ -206,6 +235,8 @@ typedef struct TrainOptions
 	int32		warm_start;		/* 0: none; a version, or WARM_START_DEPLOYED */
 	bool		reset_optimizer;	/* warm start: fresh optimizer state */
 	bool		extend_categories;	/* warm start: add new categories */
+	/* set by TrainPrepare: logistic, or mlp on a two-class label */
+	bool		classifier;
 	/* the range test (lrml.lr_find) only */
 	bool		lr_find;		/* parsed for a range test */
 	double		start_lr;		/* rate of the first step */
@@ -247,17 +278,24 @@ typedef struct FeatureEncoding
 } FeatureEncoding;
 
 /*
- * A trained linear or logistic model, as decoded for scoring.
+ * A trained model, as decoded for scoring.
  *
- * score = bias + sum_j w[j] * (raw_j - center[j]) / scale[j]; a logistic
- * model returns sigmoid(score), a linear one y_center + y_scale * score.
+ * Linear and logistic: score = bias + sum_j w[j] * (raw_j - center[j]) /
+ * scale[j].  mlp: score is the output unit of the network (mlp.c) over the
+ * inputs (raw_j - center[j]) / scale[j], with all its parameters in w.  A
+ * classifier returns sigmoid(score), a regression y_center + y_scale *
+ * score.
  */
 typedef struct LrmlModel
 {
 	ModelKind	kind;
+	bool		classifier;		/* logistic, or mlp on a two-class label */
 	FeatureEncoding *encoding;
-	double	   *w;				/* encoding->n_inputs weights */
-	double		bias;
+	int			n_weights;		/* length of w */
+	double	   *w;				/* linear: one weight per encoded input;
+								 * mlp: every parameter (mlp.c) */
+	double		bias;			/* linear only; 0 for mlp */
+	MlpShape	mlp;			/* mlp only */
 	double		y_center;		/* linear: target standardization */
 	double		y_scale;
 	char	   *label;			/* label column name */
@@ -313,6 +351,14 @@ typedef struct RawColumn
 
 #define LRML_MAX_LABEL_VALUES 10
 
+/* How DatasetLoad reads the label */
+typedef enum LabelMode
+{
+	LABEL_CLASSES,				/* as classes, by text */
+	LABEL_NUMBER,				/* as a number: must be numeric */
+	LABEL_BY_TYPE				/* a number if numeric, else classes */
+} LabelMode;
+
 typedef struct RawData
 {
 	char	   *relation;		/* as given by the caller */
@@ -320,6 +366,7 @@ typedef struct RawData
 								 * schema-qualified name */
 	char	   *label;			/* label column name */
 	Oid			label_typid;
+	bool		numeric_label;	/* y holds values, not class codes */
 	int			n_columns;
 	RawColumn  *columns;
 	int64		n_rows;			/* rows with a non-NULL label */
@@ -357,6 +404,8 @@ typedef struct TrainSet
 typedef struct Learner
 {
 	int			n_params;
+	/* fill the starting parameters; NULL starts from zeros */
+	void		(*init) (void *arg, double *theta);
 	/* mean loss of rows first .. first + n - 1; gradient into grad */
 	double		(*batch_gradient) (void *arg, int64 first, int n,
 								   const double *theta, double *grad);
@@ -415,7 +464,7 @@ extern const char *DatasetLabelDisplay(const char *text, bool is_bool);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
 extern char *DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc);
 extern RawData *DatasetLoad(const char *relation, const char *label,
-							ArrayType *features, bool numeric_label);
+							ArrayType *features, LabelMode mode);
 extern void DatasetCheckMemory(Size bytes);
 
 /* model_store.c */
@@ -453,6 +502,15 @@ extern void ModelStoreSaveTrials(const char *name, int32 version,
 /* logreg.c */
 extern Learner *LogregLearner(const TrainSet *data, ModelKind kind,
 							  double l2, double y_scale, int batch_size);
+
+/* mlp.c */
+extern int64 MlpParamCount(int n_inputs, const MlpShape *shape);
+extern Learner *MlpLearner(const TrainSet *data, const TrainOptions *opts,
+						   double y_scale);
+extern double MlpForward(const LrmlModel *model, const double *x,
+						 double *scratch);
+extern int	MlpScratchSize(const LrmlModel *model);
+extern const char *MlpActivationName(MlpActivation activation);
 
 /*
  * The stored version a warm start begins from (warm_start.c): its model
@@ -500,6 +558,8 @@ extern Jsonb *TrainOptionsArg(FunctionCallInfo fcinfo, int argno);
 extern void TrainPrepare(const char *relation, const char *label,
 						 ArrayType *features, TrainOptions *opts,
 						 const WarmStart *warm, TrainInput *in);
+extern LabelMode TrainLabelMode(const TrainOptions *opts,
+								const WarmStart *warm);
 extern RawData *TrainLoad(const char *relation, const char *label,
 						  ArrayType *features, const TrainOptions *opts,
 						  const WarmStart *warm);
@@ -534,6 +594,11 @@ extern void LinalgGemvF4(int m, int n, const float *A, bool transpose,
 						 const float *x, float *y);
 extern bool LinalgCholesky(int n, double *A);
 extern void LinalgCholeskySolve(int n, const double *L, int nrhs, double *B);
+extern void LinalgGemvF8(int m, int n, const double *A, bool transpose,
+						 const double *x, double *y);
+extern void LinalgGemmF4(bool trans_a, bool trans_b, int m, int n, int k,
+						 const float *A, const float *B, float beta,
+						 float *C);
 
 /* metrics.c */
 extern double MetricAuc(const double *score, const double *y, int64 n);

@@ -17,7 +17,14 @@
  *		int32	length of the encoding block, then the block
  *				(FeatureEncodingWrite)
  *		float8	bias, y_center, y_scale
+ *		logistic, linear:
  *		int32	number of weights n, then n float8 weights
+ *		mlp (a classifier when it has label texts, else a regression):
+ *		int32	mlp format version (LRML_MLP_FORMAT_VERSION)
+ *		int32	activation (MlpActivation)
+ *		int32	number of hidden layers h, then h int32 layer sizes
+ *		int32	number of parameters n, then n float8 parameters
+ *				(W_1, b_1, ..., W_L, b_L; see mlp.c)
  *
  * The loader refuses format versions it does not know and treats a short,
  * overlong or inconsistent payload, or a non-finite number in it, as
@@ -55,6 +62,12 @@
 
 /* "LRML": first four bytes of every payload */
 #define LRML_PAYLOAD_MAGIC	0x4C524D4C
+
+/*
+ * Version of the mlp part of a payload; the loader refuses others.  Old
+ * kinds keep their layout, so the payload's own format version stays.
+ */
+#define LRML_MLP_FORMAT_VERSION	1
 
 /* First key of the advisory lock on a model name ("lrml") */
 #define LRML_LOCK_CLASS		0x6C726D6C
@@ -172,7 +185,8 @@ ModelStoreSerialize(const LrmlModel *model)
 {
 	StringInfoData buf;
 	StringInfoData enc;
-	int			n = model->encoding->n_inputs;
+	int			n = (model->kind == MODEL_MLP) ? model->n_weights :
+		model->encoding->n_inputs;
 	int			j;
 
 	if (!isfinite(model->bias) || !isfinite(model->y_center) ||
@@ -200,6 +214,14 @@ ModelStoreSerialize(const LrmlModel *model)
 	pq_sendfloat8(&buf, model->bias);
 	pq_sendfloat8(&buf, model->y_center);
 	pq_sendfloat8(&buf, model->y_scale);
+	if (model->kind == MODEL_MLP)
+	{
+		pq_sendint32(&buf, LRML_MLP_FORMAT_VERSION);
+		pq_sendint32(&buf, (int32) model->mlp.activation);
+		pq_sendint32(&buf, model->mlp.n_hidden);
+		for (j = 0; j < model->mlp.n_hidden; j++)
+			pq_sendint32(&buf, model->mlp.hidden[j]);
+	}
 	pq_sendint32(&buf, n);
 	for (j = 0; j < n; j++)
 		pq_sendfloat8(&buf, model->w[j]);
@@ -255,6 +277,56 @@ PayloadErrorContext(void *arg)
 }
 
 /*
+ * Decode the mlp part of a payload into model, whose encoding is read:
+ * its format version, shape and parameters.  The shape must fit the
+ * bounds of the options, and the parameter count must match the shape
+ * and the encoding, so that scoring can trust the layout.
+ */
+static void
+PayloadDecodeMlp(PayloadReader *r, LrmlModel *model)
+{
+	MlpShape   *shape = &model->mlp;
+	int32		format = PayloadInt32(r);
+	int32		n;
+
+	if (format != LRML_MLP_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 r->name ?
+				 errmsg("model \"%s\" has mlp format version %d, which this build cannot read",
+						r->name, format) :
+				 errmsg("stored model has mlp format version %d, which this build cannot read",
+						format),
+				 errdetail("This build reads mlp format version %d.",
+						   LRML_MLP_FORMAT_VERSION)));
+	shape->activation = (MlpActivation) PayloadInt32(r);
+	if (shape->activation != MLP_RELU && shape->activation != MLP_TANH)
+		PayloadCorrupt(r, psprintf("The activation %d is not valid.",
+								   (int) shape->activation));
+	shape->n_hidden = PayloadInt32(r);
+	if (shape->n_hidden < 1 || shape->n_hidden > LRML_MLP_MAX_LAYERS)
+		PayloadCorrupt(r, psprintf("The number of hidden layers, %d, is not between 1 and %d.",
+								   shape->n_hidden, LRML_MLP_MAX_LAYERS));
+	for (int l = 0; l < shape->n_hidden; l++)
+	{
+		shape->hidden[l] = PayloadInt32(r);
+		if (shape->hidden[l] < 1 || shape->hidden[l] > LRML_MLP_MAX_UNITS)
+			PayloadCorrupt(r, psprintf("A hidden layer size, %d, is not between 1 and %d.",
+									   shape->hidden[l], LRML_MLP_MAX_UNITS));
+	}
+	n = PayloadInt32(r);
+	if ((int64) n != MlpParamCount(model->encoding->n_inputs, shape))
+		PayloadCorrupt(r, "The number of parameters does not match the layers and the feature encoding.");
+	PayloadNeed(r, (int64) n * 8);
+	model->n_weights = n;
+	model->w = palloc(sizeof(double) * n);
+	for (int j = 0; j < n; j++)
+		model->w[j] = PayloadFloat8(r, "parameter");
+	if (r->buf.cursor != r->buf.len)
+		PayloadCorrupt(r, "The payload has trailing bytes.");
+}
+
+/*
  * Decode a payload (see the file header) into the current memory context.
  *
  * name and version only label error messages; name may be NULL.
@@ -298,13 +370,17 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 				 errhint("Install the lrml version that stored it, or train the model again.")));
 	}
 	model->kind = (ModelKind) PayloadInt32(&r);
-	if (model->kind != MODEL_LOGISTIC && model->kind != MODEL_LINEAR)
+	if (model->kind != MODEL_LOGISTIC && model->kind != MODEL_LINEAR &&
+		model->kind != MODEL_MLP)
 		PayloadCorrupt(&r, psprintf("The model kind %d is not valid.",
 									(int) model->kind));
 	model->label = PayloadText(&r);
 	model->positive_label = PayloadText(&r);
 	model->negative_label = PayloadText(&r);
-	if (model->kind == MODEL_LOGISTIC &&
+	model->classifier = model->kind == MODEL_LOGISTIC ||
+		(model->kind == MODEL_MLP &&
+		 (model->positive_label != NULL || model->negative_label != NULL));
+	if (model->classifier &&
 		(model->positive_label == NULL || model->negative_label == NULL ||
 		 strcmp(model->positive_label, model->negative_label) == 0))
 		PayloadCorrupt(&r, "The classes of the classifier are missing or equal.");
@@ -332,6 +408,12 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	model->y_scale = PayloadFloat8(&r, "target scale");
 	if (model->y_scale == 0)
 		PayloadCorrupt(&r, "The target scale is zero.");
+	if (model->kind == MODEL_MLP)
+	{
+		PayloadDecodeMlp(&r, model);
+		return model;
+	}
+	model->n_weights = model->encoding->n_inputs;
 	if (PayloadInt32(&r) != model->encoding->n_inputs)
 		PayloadCorrupt(&r, "The number of weights does not match the feature encoding.");
 	PayloadNeed(&r, (int64) model->encoding->n_inputs * 8);

@@ -164,6 +164,10 @@ static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
 static void ParseWarmStart(const OptionSpec *spec, JsonbValue *value,
 						   TrainOptions *opts);
+static void ParseHidden(const OptionSpec *spec, JsonbValue *value,
+						TrainOptions *opts);
+static void ParseActivation(const OptionSpec *spec, JsonbValue *value,
+							TrainOptions *opts);
 static void ParseMilestones(const char *subject, JsonbValue *value,
 							LearningSchedule *s);
 static void ParseCyclicMode(const char *subject, JsonbValue *value,
@@ -209,10 +213,15 @@ static const OptionSpec option_specs[] = {
 	{"validation_fraction", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_ALL,
 	FIELD(validation_fraction)},
 	{"seed", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(seed)},
-	{"class_weight", true, CUSTOM_RULE, FOR_MODELS("logistic"),
+	{"class_weight", true, CUSTOM_RULE, FOR_MODELS("logistic", "mlp"),
 	CUSTOM(ParseClassWeight)},
-	{"positive_class", true, CUSTOM_RULE, FOR_MODELS("logistic"),
+	{"positive_class", true, CUSTOM_RULE, FOR_MODELS("logistic", "mlp"),
 	CUSTOM(ParsePositiveClass)},
+	{"hidden", true, CUSTOM_RULE, FOR_MODELS("mlp"), CUSTOM(ParseHidden)},
+	{"activation", true, CUSTOM_RULE, FOR_MODELS("mlp"),
+	CUSTOM(ParseActivation)},
+	{"dropout", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_MODELS("mlp"),
+	FIELD(dropout)},
 	{"momentum", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_OPTIMIZERS("sgd"),
 	FIELD(optimizer.momentum)},
 	{"nesterov", true, BOOLEAN_RULE, FOR_OPTIMIZERS("sgd"),
@@ -240,10 +249,6 @@ static const OptionSpec option_specs[] = {
 	CUSTOM(ParseEarlyStopping)},
 	{"divergence", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseDivergence)},
 	{"l1", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, NO_FIELD},
-	{"hidden", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
-	{"activation", false, CUSTOM_RULE, FOR_MODELS("mlp"), NO_FIELD},
-	{"dropout", false, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_MODELS("mlp"),
-	NO_FIELD},
 	{"reset_optimizer", true, BOOLEAN_RULE, FOR_ALL,
 	FIELD(reset_optimizer)},
 	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
@@ -351,6 +356,7 @@ static const char *const schedule_names[] = {
 static const char *const unit_names[] = {"epoch", "step"};
 static const char *const divergence_names[] = {"backoff", "error"};
 static const char *const lr_scaling_names[] = {"none", "linear", "sqrt"};
+static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const cyclic_mode_names[] = {
 	"triangular", "triangular2", "exp_range"
 };
@@ -383,6 +389,10 @@ static const Vocabulary lr_scaling_vocabulary = {
 	"learning rate scaling", "scalings", lr_scaling_names,
 	lengthof(lr_scaling_names), AlwaysBuilt
 };
+static const Vocabulary activation_vocabulary = {
+	"activation", "activations", activation_names,
+	lengthof(activation_names), AlwaysBuilt
+};
 static const Vocabulary cyclic_mode_vocabulary = {
 	"cyclic mode", "cyclic modes", cyclic_mode_names,
 	lengthof(cyclic_mode_names), AlwaysBuilt
@@ -401,6 +411,8 @@ ModelFromName(const char *name, ModelKind *kind)
 		*kind = MODEL_LOGISTIC;
 	else if (strcmp(name, "linear") == 0)
 		*kind = MODEL_LINEAR;
+	else if (strcmp(name, "mlp") == 0)
+		*kind = MODEL_MLP;
 	else
 		return false;
 	return true;
@@ -438,8 +450,8 @@ AlwaysBuilt(const char *name)
 }
 
 /*
- * Return the name of a model kind, as written in the options: "logistic"
- * or "linear".
+ * Return the name of a model kind, as written in the options: "logistic",
+ * "linear" or "mlp".
  */
 const char *
 ModelKindName(ModelKind kind)
@@ -450,6 +462,8 @@ ModelKindName(ModelKind kind)
 			return "logistic";
 		case MODEL_LINEAR:
 			return "linear";
+		case MODEL_MLP:
+			return "mlp";
 	}
 	elog(ERROR, "unrecognized model kind: %d", (int) kind);
 	return NULL;				/* keep compiler quiet */
@@ -925,7 +939,7 @@ VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
  * Options with their own syntax
  */
 
-/* model: "logistic" or "linear". */
+/* model: "logistic", "linear" or "mlp". */
 static void
 ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
@@ -1144,6 +1158,62 @@ ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 			WrongType(OptionSubject(spec->name),
 					  "a string, a number or a boolean", value);
 	}
+}
+
+/*
+ * hidden: the sizes of the hidden layers of an mlp, a non-empty array of
+ * at most LRML_MLP_MAX_LAYERS integers, each 1 .. LRML_MLP_MAX_UNITS.
+ */
+static void
+ParseHidden(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	static const ValueRule rule = INTEGER_RULE(RANGE_GE_LE, 1,
+											   LRML_MLP_MAX_UNITS);
+	JsonbContainer *arr;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	const char *subject = "each layer size of option \"hidden\"";
+	int			n = 0;
+
+	if (value->type != jbvBinary ||
+		!JsonContainerIsArray(value->val.binary.data) ||
+		JsonContainerSize(value->val.binary.data) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"hidden\" must be a non-empty array of layer sizes"),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(value)),
+				 errhint("Give the units of each hidden layer, for example [32] or [64, 32].")));
+	arr = value->val.binary.data;
+	if (JsonContainerSize(arr) > LRML_MLP_MAX_LAYERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"hidden\" must have at most %d layers",
+						LRML_MLP_MAX_LAYERS),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(value))));
+
+	it = JsonbIteratorInit(arr);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		opts->mlp.hidden[n++] = (int) IntegerValue(subject, &rule, INT_MAX,
+												   &v);
+	}
+	opts->mlp.n_hidden = n;
+}
+
+/* activation: "relu" or "tanh", the hidden layers' activation. */
+static void
+ParseActivation(const OptionSpec *spec, JsonbValue *value,
+				TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &activation_vocabulary, value);
+
+	opts->mlp.activation = strcmp(name, "tanh") == 0 ? MLP_TANH : MLP_RELU;
 }
 
 /*
@@ -1818,6 +1888,10 @@ OptionsDefaults(TrainOptions *opts)
 {
 	memset(opts, 0, sizeof(TrainOptions));
 	opts->model = MODEL_LOGISTIC;
+	opts->mlp.n_hidden = 1;
+	opts->mlp.hidden[0] = 32;
+	opts->mlp.activation = MLP_RELU;
+	opts->dropout = 0.0;
 
 	opts->optimizer.kind = OPTIMIZER_ADAM;
 	opts->optimizer.momentum = 0.0;
@@ -2101,6 +2175,25 @@ PushMilestones(JsonbParseState **state, const char *key,
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }
 
+/* Push an mlp's hidden layer sizes as an array of integers. */
+static void
+PushHidden(JsonbParseState **state, const MlpShape *shape)
+{
+	PushKey(state, "hidden");
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < shape->n_hidden; i++)
+	{
+		Datum		num = DirectFunctionCall1(int4_numeric,
+											  Int32GetDatum(shape->hidden[i]));
+		JsonbValue	v;
+
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(num);
+		pushJsonbValue(state, WJB_ELEM, &v);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+}
+
 /* Push the schedule object: its name and every parameter. */
 static void
 PushSchedule(JsonbParseState **state, const LearningSchedule *s)
@@ -2207,6 +2300,11 @@ OptionsToJsonb(const TrainOptions *opts)
 		else if (spec->parse == ParsePositiveClass &&
 				 opts->positive_class != NULL)
 			PushString(&state, spec->name, opts->positive_class);
+		else if (spec->parse == ParseHidden)
+			PushHidden(&state, &opts->mlp);
+		else if (spec->parse == ParseActivation)
+			PushString(&state, spec->name,
+					   MlpActivationName(opts->mlp.activation));
 		else if (spec->parse != ParsePositiveClass)
 			elog(ERROR, "option \"%s\" cannot be printed", spec->name);
 	}

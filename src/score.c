@@ -43,6 +43,13 @@
  * bias for one-hot inputs, so a categorical column costs one lookup and
  * one addition per row whatever its number of categories.
  *
+ * An mlp runs its network (mlp.c) over the scaled inputs (x[j] -
+ * center[j]) / scale[j] instead: scoring a row fills that vector through
+ * the same column mapping (with wf[j] = 1 / scale[j], and each one-hot
+ * input starting from -center[j] / scale[j]), and only the last step
+ * differs: a classifier mlp returns sigmoid(score), a regression
+ * y_center + y_scale * score.
+ *
  * This file reads user data only in lrml.evaluate, through an SPI cursor
  * over the caller's relation or query, with the caller's rights.  Without
  * a relation, lrml.evaluate re-reads the stored source of the model, and
@@ -104,6 +111,10 @@ typedef struct CachedModel
 								 * inputs of categorical columns */
 	int		   *null_category;	/* per column: NULL category or -1 */
 	int		   *input_column;	/* per input: its column */
+	/* mlp: the scaled inputs of a row, what they start from, scratch */
+	double	   *x;
+	double	   *x_base;			/* -center[j] / scale[j] for indicators */
+	double	   *scratch;
 	MemoryContext mcxt;
 	int			pins;			/* queries using it */
 	bool		evicted;		/* no longer in the cache */
@@ -270,6 +281,12 @@ CacheBuild(int64 id, MemoryContext parent)
 	cm->input_column = palloc(sizeof(int) * enc->n_inputs);
 	cm->null_category = palloc(sizeof(int) * enc->n_columns);
 	cm->bias_onehot = cm->model->bias;
+	if (cm->model->kind == MODEL_MLP)
+	{
+		cm->x = palloc0(sizeof(double) * enc->n_inputs);
+		cm->x_base = palloc0(sizeof(double) * enc->n_inputs);
+		cm->scratch = palloc(sizeof(double) * MlpScratchSize(cm->model));
+	}
 	for (i = 0; i < enc->n_columns; i++)
 	{
 		const FeatureColumn *col = &enc->columns[i];
@@ -281,8 +298,16 @@ CacheBuild(int64 id, MemoryContext parent)
 			cm->null_category[i] = n - 1;
 		for (j = col->offset; j < col->offset + col->width; j++)
 		{
-			cm->wf[j] = cm->model->w[j] / enc->scale[j];
 			cm->input_column[j] = i;
+			if (cm->model->kind == MODEL_MLP)
+			{
+				/* weights 1: wf scales, the network does the rest */
+				cm->wf[j] = 1.0 / enc->scale[j];
+				if (col->kind == FEATURE_CATEGORICAL)
+					cm->x_base[j] = -cm->wf[j] * enc->center[j];
+				continue;
+			}
+			cm->wf[j] = cm->model->w[j] / enc->scale[j];
 			if (col->kind == FEATURE_CATEGORICAL)
 				cm->bias_onehot -= cm->wf[j] * enc->center[j];
 		}
@@ -527,7 +552,10 @@ ScoreOutput(const CachedModel *cm, double z)
 	const LrmlModel *model = cm->model;
 	double		out;
 
-	if (model->kind == MODEL_LOGISTIC)
+	/* a network's sigmoid could hide an overflow inside it */
+	if (unlikely(!isfinite(z)))
+		ReportScoreOverflow(cm, z);
+	if (model->classifier)
 		out = LrmlSigmoid(z);
 	else
 		out = model->y_center + model->y_scale * z;
@@ -551,7 +579,13 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 {
 	double		z = cm->bias_onehot;
 	int			n = cm->model->encoding->n_columns;
+	double	   *x = cm->x;
 	int			i;
+
+	/* an mlp fills its scaled inputs, then runs the network */
+	if (x != NULL)
+		memcpy(x, cm->x_base,
+			   sizeof(double) * cm->model->encoding->n_inputs);
 
 	for (i = 0; i < n; i++)
 	{
@@ -587,7 +621,9 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 				idx = FeatureCategoryIndex(m->col, str);
 				pfree(str);
 			}
-			if (idx >= 0)
+			if (idx >= 0 && x != NULL)
+				x[m->col->offset + idx] += m->wf[idx];
+			else if (idx >= 0)
 				z += m->wf[idx];
 			continue;
 		}
@@ -600,8 +636,13 @@ ScoreValues(const CachedModel *cm, const ColumnMap *map, const Datum *values,
 			if (unlikely(!(fabs(v) <= LRML_MAX_ABS_VALUE)))
 				FeatureRejectNumber(m->col->name, v);
 		}
-		z += m->w * (v - m->center);
+		if (x != NULL)
+			x[m->col->offset] = m->w * (v - m->center);
+		else
+			z += m->w * (v - m->center);
 	}
+	if (x != NULL)
+		z = MlpForward(cm->model, x, cm->scratch);
 	return ScoreOutput(cm, z);
 }
 
@@ -928,11 +969,13 @@ lrml_predict_class_row(PG_FUNCTION_ARGS)
 	ScoreState *state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
 	double		threshold = PG_GETARG_FLOAT8(2);
 
-	if (state->cm->model->kind != MODEL_LOGISTIC)
+	if (!state->cm->model->classifier)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a linear model",
-						state->cm->stored->name),
+				 errmsg("model \"%s\" is a %s model",
+						state->cm->stored->name,
+						state->cm->model->kind == MODEL_LINEAR ?
+						"linear" : "regression"),
 				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
 	if (!(threshold >= 0.0 && threshold <= 1.0))
 		ereport(ERROR,
@@ -1022,8 +1065,13 @@ lrml_predict_array(PG_FUNCTION_ARGS)
 							j + 1, cm->stored->name),
 					 errdetail("Input %d is a category indicator of column \"%s\"; the value given was %g.",
 							   j + 1, col->name, v)));
-		z += cm->wf[j] * (v - enc->center[j]);
+		if (cm->x != NULL)
+			cm->x[j] = cm->wf[j] * (v - enc->center[j]);
+		else
+			z += cm->wf[j] * (v - enc->center[j]);
 	}
+	if (cm->x != NULL)
+		z = MlpForward(cm->model, cm->x, cm->scratch);
 	PG_RETURN_FLOAT8(ScoreOutput(cm, z));
 }
 
@@ -1143,7 +1191,7 @@ EvaluateLabelSetup(const CachedModel *cm, Oid typid, MemoryContext mcxt,
 	lab->typid = typid;
 	getTypeOutputInfo(typid, &outfunc, &isvarlena);
 	fmgr_info_cxt(outfunc, &lab->outfunc, mcxt);
-	lab->by_bool = model->kind == MODEL_LOGISTIC &&
+	lab->by_bool = model->classifier &&
 		((strcmp(model->positive_label, "t") == 0 &&
 		  strcmp(model->negative_label, "f") == 0) ||
 		 (strcmp(model->positive_label, "f") == 0 &&
@@ -1151,7 +1199,7 @@ EvaluateLabelSetup(const CachedModel *cm, Oid typid, MemoryContext mcxt,
 	lab->positive_true = lab->by_bool &&
 		strcmp(model->positive_label, "t") == 0;
 	lab->is_bool = lab->by_bool || typid == BOOLOID;
-	lab->by_value = !lab->by_bool && model->kind == MODEL_LOGISTIC &&
+	lab->by_value = !lab->by_bool && model->classifier &&
 		FeatureKindForType(typid) == FEATURE_NUMERIC &&
 		ClassNumber(model->positive_label, &lab->positive) &&
 		ClassNumber(model->negative_label, &lab->negative);
@@ -1169,7 +1217,7 @@ EvaluateLabel(const CachedModel *cm, const EvalLabel *lab, Datum value)
 	char	   *str;
 	double		y;
 
-	if (model->kind == MODEL_LINEAR)
+	if (!model->classifier)
 	{
 		y = FeatureDatumToDouble(value, lab->typid);
 		if (!(fabs(y) <= LRML_MAX_ABS_VALUE))
@@ -1326,7 +1374,7 @@ EvaluateScan(const CachedModel *cm, const char *relation, MemoryContext mcxt,
 								  mcxt, &map);
 			label_typid = getBaseType(TupleDescAttr(tt->tupdesc,
 													n_columns)->atttypid);
-			if (cm->model->kind == MODEL_LINEAR &&
+			if (!cm->model->classifier &&
 				FeatureKindForType(label_typid) != FEATURE_NUMERIC)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -1476,7 +1524,7 @@ lrml_evaluate(PG_FUNCTION_ARGS)
 				(errmsg_plural("skipped " INT64_FORMAT " row with a NULL label",
 							   "skipped " INT64_FORMAT " rows with a NULL label",
 							   rows.n_null_label, rows.n_null_label)));
-	if (cm->model->kind == MODEL_LOGISTIC)
+	if (cm->model->classifier)
 	{
 		MetricCounts counts;
 

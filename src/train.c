@@ -241,7 +241,7 @@ ReportEpoch(const char *model_name, const TrainOptions *opts,
 			(errmsg("model \"%s\" epoch %d of %d: lr %g, train loss %g, valid loss %g, valid %s %g%s%s, about %.0f s left",
 					model_name, rec->epoch, opts->epochs, rec->lr,
 					rec->train_loss, rec->valid_loss,
-					opts->model == MODEL_LOGISTIC ? "auc" : "rmse",
+					opts->classifier ? "auc" : "rmse",
 					rec->valid_metric, rec->event[0] ? ", " : "",
 					rec->event, left)));
 }
@@ -753,7 +753,7 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 			 int n_epochs, const EpochRecord *last)
 {
 	StringInfoData buf;
-	bool		logistic = (model->kind == MODEL_LOGISTIC);
+	bool		logistic = model->classifier;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"rows\": " INT64_FORMAT, raw->n_rows);
@@ -840,7 +840,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 
 	model->y_center = 0.0;
 	model->y_scale = 1.0;
-	if (opts->model == MODEL_LINEAR && in->warm)
+	if (!opts->classifier && in->warm)
 	{
 		/* the stored weights are in the stored target units */
 		model->y_center = in->warm->stored->model->y_center;
@@ -848,7 +848,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 		for (int64 i = 0; i < n; i++)
 			data->y[i] = (data->y[i] - model->y_center) / model->y_scale;
 	}
-	else if (opts->model == MODEL_LINEAR)
+	else if (!opts->classifier)
 	{
 		double		sum = 0.0,
 					sumsq = 0.0;
@@ -868,7 +868,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 
 	data->class_weight[0] = 1.0;
 	data->class_weight[1] = 1.0;
-	if (opts->model == MODEL_LOGISTIC && opts->class_weight_balanced)
+	if (opts->classifier && opts->class_weight_balanced)
 	{
 		int64		pos = 0;
 
@@ -878,7 +878,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
 		data->class_weight[0] = (double) data->n_train /
 			(2.0 * (data->n_train - pos));
 	}
-	else if (opts->model == MODEL_LOGISTIC)
+	else if (opts->classifier)
 		data->class_weight[1] = opts->class_weight;
 }
 
@@ -887,7 +887,7 @@ BuildTrainSet(RawData *raw, const TrainOptions *opts, const int64 *order,
  */
 static void
 CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
-			   ModelKind kind)
+			   bool classifier)
 {
 	int64		n_train = raw->n_rows - n_valid;
 	int64		pos = 0;
@@ -898,7 +898,7 @@ CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
 				 errmsg("relation \"%s\" has too few rows to train on",
 						raw->relation),
 				 errhint("Lower \"validation_fraction\" or add rows.")));
-	if (kind != MODEL_LOGISTIC)
+	if (!classifier)
 		return;
 	for (int64 i = 0; i < raw->n_rows; i++)
 		pos += (is_train[i] && raw->y[i] == 1.0);
@@ -953,7 +953,10 @@ TrainOptionsArg(FunctionCallInfo fcinfo, int argno)
  *	  rows can fit the model, encode them (features.c).
  * 4. Build the model family's Learner.
  *
- * Sets opts->validation_fraction to 0 when no row validates.  lrml.train
+ * An mlp is a classifier when its label is not of a numeric type, or
+ * when positive_class names its positive class; otherwise it is a
+ * regression.  Sets opts->classifier, and opts->validation_fraction to 0
+ * when no row validates.  lrml.train
  * and lrml.lr_find share this, so that a range test sees exactly the
  * training rows, in the order, that lrml.train with the same options
  * would train on.
@@ -978,7 +981,25 @@ TrainLoad(const char *relation, const char *label, ArrayType *features,
 	if (warm)
 		features = WarmStartFeatures(warm, features);
 	return DatasetLoad(relation, label, features,
-					   opts->model == MODEL_LINEAR);
+					   TrainLabelMode(opts, warm));
+}
+
+/*
+ * Return how a run reads its label: a logistic model as classes, a linear
+ * one as a number; an mlp as classes when positive_class names one, else
+ * by the label's type.  A warm start reads it as its version did.
+ */
+LabelMode
+TrainLabelMode(const TrainOptions *opts, const WarmStart *warm)
+{
+	if (warm)
+		return warm->stored->model->classifier ? LABEL_CLASSES :
+			LABEL_NUMBER;
+	if (opts->model == MODEL_LOGISTIC)
+		return LABEL_CLASSES;
+	if (opts->model == MODEL_LINEAR)
+		return LABEL_NUMBER;
+	return opts->positive_class ? LABEL_CLASSES : LABEL_BY_TYPE;
 }
 
 /*
@@ -995,11 +1016,27 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 	int64	   *order;
 	bool	   *is_train;
 	int64		n_valid;
+	LabelMode	mode;
 
 	memset(in, 0, sizeof(TrainInput));
 	in->warm = warm;
 	model->kind = opts->model;
 	model->label = pstrdup(raw->label);
+	mode = TrainLabelMode(opts, warm);
+	if ((mode == LABEL_CLASSES && raw->numeric_label) ||
+		(mode == LABEL_NUMBER && !raw->numeric_label))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot train a %s and a %s on the same rows in one call",
+						raw->numeric_label ? "regression" : "classifier",
+						raw->numeric_label ? "classifier" : "regression"),
+				 errdetail("The label \"%s\" was read as %s.", raw->label,
+						   raw->numeric_label ? "a number" : "classes"),
+				 errhint("Search classifiers and regression models separately, or give \"positive_class\" to every mlp.")));
+	opts->classifier = !raw->numeric_label;
+	model->classifier = opts->classifier;
+	if (opts->model == MODEL_MLP)
+		model->mlp = opts->mlp;
 	if (shared)
 	{
 		RawData    *copy = palloc(sizeof(RawData));
@@ -1013,9 +1050,17 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 	}
 
 	/* 2. */
-	if (opts->model == MODEL_LOGISTIC && warm)
+	if (!opts->classifier &&
+		(opts->class_weight_balanced || opts->class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"class_weight\" applies only to classifiers"),
+				 errdetail("Label \"%s\" is numeric, so the mlp is a regression.",
+						   raw->label),
+				 errhint("Remove \"class_weight\", or name the positive class with \"positive_class\" to train a classifier.")));
+	if (opts->classifier && warm)
 		WarmLabels(raw, opts, warm, model);
-	else if (opts->model == MODEL_LOGISTIC)
+	else if (opts->classifier)
 		ResolveLabels(raw, opts, model);
 	else if (raw->n_rows == 0)
 		ereport(ERROR,
@@ -1024,16 +1069,18 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 						raw->relation, raw->label)));
 
 	/* 3. */
-	order = SplitRows(raw, opts, opts->model == MODEL_LOGISTIC, &is_train,
-					  &n_valid);
-	CheckTrainRows(raw, is_train, n_valid, opts->model);
+	order = SplitRows(raw, opts, opts->classifier, &is_train, &n_valid);
+	CheckTrainRows(raw, is_train, n_valid, opts->classifier);
 	BuildTrainSet(raw, opts, order, is_train, n_valid, model, in);
 	if (n_valid == 0)
 		opts->validation_fraction = 0.0;
 
 	/* 4. */
-	in->learner = LogregLearner(&in->data, opts->model, opts->l2,
-								model->y_scale, opts->batch_size);
+	if (opts->model == MODEL_MLP)
+		in->learner = MlpLearner(&in->data, opts, model->y_scale);
+	else
+		in->learner = LogregLearner(&in->data, opts->model, opts->l2,
+									model->y_scale, opts->batch_size);
 	in->raw = raw;
 	in->model = model;
 	if (warm)
@@ -1083,6 +1130,8 @@ TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 	if (in->init_theta)
 		memcpy(fit->theta, in->init_theta,
 			   sizeof(double) * learner->n_params);
+	else if (learner->init)
+		learner->init(learner->arg, fit->theta);
 	if (in->init_optimizer)
 		OptimizerCopy(fit->optimizer, in->init_optimizer);
 	fit->curve = palloc0(sizeof(EpochRecord) * Max(opts->epochs, 1));
@@ -1102,7 +1151,9 @@ TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 				 rest[0] ? ", " : "", rest);
 	}
 	in->model->w = fit->theta;
-	in->model->bias = fit->theta[in->data.d];
+	in->model->n_weights = learner->n_params;
+	in->model->bias = (opts->model == MODEL_MLP) ? 0.0 :
+		fit->theta[in->data.d];
 }
 
 /*

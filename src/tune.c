@@ -969,35 +969,44 @@ PointOptions(const SearchSpec *spec, Jsonb *base, const SearchPoint *p)
 }
 
 /*
+ * Kinds of validation loss: trials are compared only within one (1: log
+ * loss of classifiers, 2: squared error of regression models; 0: not
+ * known before the rows are read).
+ */
+static int
+LossFamily(const TrainOptions *opts)
+{
+	if (opts->model == MODEL_LOGISTIC)
+		return 1;
+	if (opts->model == MODEL_LINEAR)
+		return 2;
+	/* an mlp is a classifier if it names its positive class; else the
+	 * label's type decides, once the rows are read */
+	return opts->positive_class ? 1 : 0;
+}
+
+/*
  * Fail when the search metric does not fit the model of opts.
  */
 static void
 CheckMetric(const SearchSpec *spec, const TrainOptions *opts)
 {
-	if ((spec->metric == METRIC_AUC && opts->model != MODEL_LOGISTIC) ||
-		(spec->metric == METRIC_RMSE && opts->model != MODEL_LINEAR))
+	int			family = LossFamily(opts);
+
+	if ((spec->metric == METRIC_AUC && family == 2) ||
+		(spec->metric == METRIC_RMSE && family == 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("search metric \"%s\" does not apply to a %s model",
 						metric_names[spec->metric - 1],
 						ModelKindName(opts->model)),
-				 errhint("Use \"valid_loss\" for any model, \"auc\" for a logistic one or \"rmse\" for a linear one.")));
+				 errhint("Use \"valid_loss\" for any model, \"auc\" for a classifier or \"rmse\" for a regression model.")));
 	if (opts->validation_fraction == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a search needs validation rows"),
 				 errdetail("The option \"validation_fraction\" is 0."),
 				 errhint("Set \"validation_fraction\" above 0, for example 0.2.")));
-}
-
-/*
- * Kinds of validation loss: trials are compared only within one (log loss
- * of classifiers, squared error of regression models).
- */
-static int
-LossFamily(ModelKind kind)
-{
-	return kind == MODEL_LINEAR ? 2 : 1;
 }
 
 /*
@@ -1009,7 +1018,7 @@ LossFamily(ModelKind kind)
 static void
 CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 		   TuneContext *tc, bool is_first, TrainOptions *first,
-		   Jsonb **first_options)
+		   Jsonb **first_options, int *family, ModelKind *family_kind)
 {
 	Jsonb	   *params = PointParams(spec, p);
 	Jsonb	   *options;
@@ -1024,11 +1033,16 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 		*first = opts;
 		*first_options = options;
 	}
-	else if (LossFamily(opts.model) != LossFamily(first->model))
+	if (*family == 0)
+	{
+		*family = LossFamily(&opts);
+		*family_kind = opts.model;
+	}
+	else if (LossFamily(&opts) != 0 && LossFamily(&opts) != *family)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot compare a %s model with a %s model in one search",
-						ModelKindName(first->model),
+						ModelKindName(*family_kind),
 						ModelKindName(opts.model)),
 				 errdetail("Their validation losses measure different things: log loss and squared error."),
 				 errhint("Search each kind of model separately.")));
@@ -1047,6 +1061,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 {
 	SearchPoint p;
 	bool		is_first = true;
+	int			family = 0;
+	ModelKind	family_kind = MODEL_LOGISTIC;
 
 	for (int d = 0; d < spec->n_dims; d++)
 		if (strcmp(spec->dims[d].key, "class_weight") == 0 &&
@@ -1063,7 +1079,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 		{
 			CHECK_FOR_INTERRUPTS();
 			GridPoint(spec, i, &p);
-			CheckPoint(spec, base, &p, tc, is_first, first, first_options);
+			CheckPoint(spec, base, &p, tc, is_first, first, first_options,
+					   &family, &family_kind);
 			is_first = false;
 		}
 		return;
@@ -1084,7 +1101,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 				p.value[d] = i == 0 ? dim->min : dim->max;
 			else
 				p.choice[d] = i;
-			CheckPoint(spec, base, &p, tc, is_first, first, first_options);
+			CheckPoint(spec, base, &p, tc, is_first, first, first_options,
+					   &family, &family_kind);
 			is_first = false;
 		}
 	}
@@ -1192,6 +1210,13 @@ RunTrial(const char *name, RawData *raw, const SearchSpec *spec,
 		t->parsed = true;
 		CheckMetric(spec, &t->opts);
 		TrainPrepareLoaded(raw, true, &t->opts, warm, &t->in);
+		if ((spec->metric == METRIC_AUC && !t->opts.classifier) ||
+			(spec->metric == METRIC_RMSE && t->opts.classifier))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("search metric \"%s\" does not apply to a %s",
+							metric_names[spec->metric - 1],
+							t->opts.classifier ? "classifier" : "regression model")));
 		if (t->opts.validation_fraction == 0.0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -34,6 +34,33 @@
 #define WARM_MAX_SHOWN 5
 
 /*
+ * An mlp continues with its version's layers: "hidden" and "activation"
+ * left out of the options are the version's; given, they must be.
+ */
+static void
+WarmShape(const WarmStart *ws, Jsonb *options, TrainOptions *opts)
+{
+	const MlpShape *old = &ws->stored->model->mlp;
+	JsonbValue	buf;
+	bool		same = opts->mlp.n_hidden == old->n_hidden &&
+		opts->mlp.activation == old->activation;
+
+	for (int i = 0; i < old->n_hidden && same; i++)
+		same = opts->mlp.hidden[i] == old->hidden[i];
+	if (!same &&
+		(getKeyJsonValueFromContainer(&options->root, "hidden", 6,
+									  &buf) != NULL ||
+		 getKeyJsonValueFromContainer(&options->root, "activation", 10,
+									  &buf) != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot warm-start an mlp of other layers from version %d of model \"%s\"",
+						ws->version, ws->stored->name),
+				 errhint("Remove \"hidden\" and \"activation\" from the options: a warm start keeps the layers of its version.")));
+	opts->mlp = *old;
+}
+
+/*
  * Load the version a warm start of model name begins from, check that the
  * options can continue it, and return it (NULL when opts ask for no warm
  * start).
@@ -43,6 +70,7 @@
  * 2. The model kind: one given in the options must be the version's; when
  *	  not given, the options are read again with the version's kind, so
  *	  that every option is checked against it.
+ *	  An mlp keeps the version's layers (WarmShape).
  * 3. The optimizer: continuing the state needs the same optimizer.
  */
 WarmStart *
@@ -83,6 +111,8 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 		opts->quiet = quiet;
 	}
 	opts->warm_start = ws->version;
+	if (ws->stored->model->kind == MODEL_MLP)
+		WarmShape(ws, options, opts);
 
 	/* 3. */
 	if (!opts->reset_optimizer && state_bytes != NULL)
@@ -370,17 +400,22 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 }
 
 /*
- * Map a vector laid out as a linear model's parameters over d_old inputs
- * (weights, then the bias) onto d_new inputs; new inputs get 0.
+ * Map a parameter vector over d_old inputs onto d_new inputs.  Both
+ * families start with one block of stride entries per input (a linear
+ * model's weight, an mlp's row of W_1), followed by tail entries that do
+ * not depend on the inputs (the bias; b_1 and the later layers); a new
+ * input's block is 0.
  */
 static void
 RemapVector(const double *src, const int *input_map, int d_old, int d_new,
-			double *dst)
+			int stride, int tail, double *dst)
 {
-	memset(dst, 0, sizeof(double) * (d_new + 1));
+	memset(dst, 0, sizeof(double) * ((Size) d_new * stride + tail));
 	for (int k = 0; k < d_old; k++)
-		dst[input_map[k]] = src[k];
-	dst[d_new] = src[d_old];
+		memcpy(dst + (Size) input_map[k] * stride, src + (Size) k * stride,
+			   sizeof(double) * stride);
+	memcpy(dst + (Size) d_new * stride, src + (Size) d_old * stride,
+		   sizeof(double) * tail);
 }
 
 /*
@@ -395,32 +430,39 @@ WarmStartParams(const WarmStart *ws, const TrainOptions *opts,
 {
 	const LrmlModel *m = ws->stored->model;
 	int			d_old = m->encoding->n_inputs;
-	double	   *old = palloc(sizeof(double) * (d_old + 1));
+	bool		mlp = m->kind == MODEL_MLP;
+	int			stride = mlp ? m->mlp.hidden[0] : 1;
+	int			n_old = mlp ? m->n_weights : d_old + 1;
+	int			tail = n_old - d_old * stride;
+	double	   *old = palloc(sizeof(double) * n_old);
 	OptimizerState *o;
 
-	if (n_params != d_new + 1)
-		elog(ERROR, "warm start of a model of %d parameters over %d inputs",
-			 n_params, d_new);
-	memcpy(old, m->w, sizeof(double) * d_old);
-	old[d_old] = m->bias;
+	if (tail < 0 || n_params != d_new * stride + tail)
+		elog(ERROR, "warm start of %d parameters over %d inputs from %d over %d",
+			 n_params, d_new, n_old, d_old);
+	memcpy(old, m->w, sizeof(double) * (mlp ? n_old : d_old));
+	if (!mlp)
+		old[d_old] = m->bias;
 	*theta = palloc(sizeof(double) * n_params);
-	RemapVector(old, input_map, d_old, d_new, *theta);
+	RemapVector(old, input_map, d_old, d_new, stride, tail, *theta);
 
 	*optimizer = NULL;
 	if (ws->optimizer == NULL)
 		return;
-	if (ws->optimizer->n != d_old + 1)
+	if (ws->optimizer->n != n_old)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("version %d of model \"%s\" is corrupt",
 						ws->version, ws->stored->name),
 				 errdetail("Its optimizer state has %d entries for %d parameters.",
-						   ws->optimizer->n, d_old + 1)));
+						   ws->optimizer->n, n_old)));
 	o = OptimizerCreate(&opts->optimizer, n_params);
 	o->t = ws->optimizer->t;
 	if (o->m != NULL && ws->optimizer->m != NULL)
-		RemapVector(ws->optimizer->m, input_map, d_old, d_new, o->m);
+		RemapVector(ws->optimizer->m, input_map, d_old, d_new, stride, tail,
+					o->m);
 	if (o->v != NULL && ws->optimizer->v != NULL)
-		RemapVector(ws->optimizer->v, input_map, d_old, d_new, o->v);
+		RemapVector(ws->optimizer->v, input_map, d_old, d_new, stride, tail,
+					o->v);
 	*optimizer = o;
 }
