@@ -256,3 +256,16 @@ SELECT * FROM lrml.tune('e', 'SELECT x1, x2, true AS churned FROM churn', 'churn
 SELECT * FROM lrml.tune('e', 'SELECT x1, x2, churned FROM churn WHERE 1 / (id - id) = 1', 'churned', NULL,
   '{"method": "grid", "space": {"l2": [0, 0.1]}}');
 SELECT count(*) AS no_model_e FROM lrml.models WHERE name = 'e';
+
+-- an mlp's layers can be tuned, and mlp classifiers compared with logistic ones
+SELECT trial, params, best IS NOT NULL AS scored
+FROM lrml.tune('srch_mlp', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "grid", "space": {"model": ["logistic", "mlp"], "epochs": [5]}}', '{"seed": 1}')
+ORDER BY trial;
+SELECT count(*) AS trials
+FROM lrml.tune('srch_mlp', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "grid", "space": {"hidden": [[4], [8, 4]]}}', '{"model": "mlp", "epochs": 5}');
+SELECT options->'hidden' AS hidden FROM lrml.models WHERE name = 'srch_mlp' ORDER BY version;
+-- an mlp on a numeric label is a regression: it cannot be scored by AUC
+SELECT * FROM lrml.tune('e', 'SELECT x1, x2, id % 3 AS target FROM churn', 'target', NULL,
+  '{"method": "grid", "metric": "auc", "space": {"hidden": [[4]]}}', '{"model": "mlp", "epochs": 2}');

@@ -127,3 +127,19 @@ SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"extend_categories": 
 SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"epochs": 0}');
 SELECT * FROM lrml.lr_find('ws_cat_new', 'y', NULL, '{"warm_start": true}');
 SELECT (SELECT count(*) FROM lrml.models) = n AS nothing_stored FROM ws_counts;
+
+-- an mlp continues with its layers; extended inputs start at weight 0
+SELECT count(*) FROM lrml.train('wsm', 'ws_cat', 'y', ARRAY['color', 'x'],
+  '{"model": "mlp", "hidden": [8], "epochs": 5, "seed": 2}');
+SELECT count(*) FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL,
+  '{"warm_start": 1, "epochs": 0, "extend_categories": true}');
+CREATE TABLE wsm_scores AS SELECT c.id, lrml.predict('wsm', c) AS v2 FROM ws_cat_new c;
+SELECT lrml.deploy('wsm', 1);
+SELECT bool_and(abs(s.v2 - lrml.predict('wsm', c)) < 1e-12) AS same_scores
+FROM ws_cat_new c JOIN wsm_scores s USING (id);
+SELECT lrml.deploy('wsm', NULL);
+SELECT count(*) FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL,
+  '{"warm_start": 2, "epochs": 3, "learning_rate": 0.003}');
+SELECT version, kind, parent_version, options->'hidden' AS hidden
+FROM lrml.models WHERE name = 'wsm' ORDER BY version;
+SELECT * FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "hidden": [4]}');

@@ -477,6 +477,7 @@ extern int32 ModelStoreSave(const char *name, const char *source,
 							int32 parent_version);
 extern StoredModel *ModelStoreLoadVersion(const char *name, int32 version,
 										  bytea **optimizer_state);
+extern ModelKind ModelStoreVersionKind(const char *name, int32 version);
 extern void ModelStoreCheckWritable(const char *name);
 extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
@@ -577,6 +578,7 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  EpochRecord *curve);
 
 /* warm_start.c */
+extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);
 extern WarmStart *WarmStartLoad(const char *name, Jsonb *options,
 								TrainOptions *opts);
 extern ArrayType *WarmStartFeatures(const WarmStart *ws, ArrayType *features);

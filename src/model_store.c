@@ -1109,6 +1109,51 @@ ModelStoreLoadVersion(const char *name, int32 version,
 }
 
 /*
+ * Return the kind of version version of model name (WARM_START_DEPLOYED:
+ * the deployed one), failing as ModelStoreLoadVersion does when it does
+ * not exist.
+ */
+ModelKind
+ModelStoreVersionKind(const char *name, int32 version)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	char	   *kind;
+	int			ret;
+
+	SPI_connect();
+	if (version == WARM_START_DEPLOYED)
+	{
+		Oid			relid;
+
+		(void) LookupDeployed(name, &version, &relid);
+	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+	ret = SPI_execute_with_args("SELECT m.kind FROM lrml.models m"
+								" WHERE m.name OPERATOR(pg_catalog.=) $1"
+								" AND m.version OPERATOR(pg_catalog.=) $2",
+								2, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up model: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of model \"%s\" does not exist",
+						version, name)));
+	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_finish();
+	for (ModelKind k = MODEL_LOGISTIC; k <= MODEL_MLP; k++)
+		if (strcmp(kind, ModelKindName(k)) == 0)
+			return k;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("version %d of model \"%s\" is corrupt", version, name),
+			 errdetail("Its kind \"%s\" is not valid.", kind)));
+	return MODEL_LOGISTIC;		/* keep compiler quiet */
+}
+
+/*
  * Find the id of the deployed version of a model (see LookupDeployed).
  * Cheap: one indexed query, no payload read.  Errors with 42704 when the
  * model does not exist.

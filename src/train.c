@@ -1253,7 +1253,7 @@ lrml_train(PG_FUNCTION_ARGS)
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
-	Jsonb	   *options = TrainOptionsArg(fcinfo, 4);
+	Jsonb	   *options = WarmStartOptions(name, TrainOptionsArg(fcinfo, 4));
 	TrainOptions opts;
 	MemoryContext train_cxt;
 	MemoryContext old_cxt;

@@ -1785,7 +1785,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
-	Jsonb	   *options = TrainOptionsArg(fcinfo, 5);
+	Jsonb	   *options = WarmStartOptions(name, TrainOptionsArg(fcinfo, 5));
 	TrainOptions first_opts;
 	Jsonb	   *first_options;
 	SearchSpec	spec;

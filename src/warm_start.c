@@ -34,6 +34,49 @@
 #define WARM_MAX_SHOWN 5
 
 /*
+ * Return the options of a call with the model kind of the version a warm
+ * start begins from added, when "warm_start" asks for one and "model" is
+ * left out; otherwise options as given.  The options can then be read as
+ * usual, and keys of that kind (an mlp's "dropout", say) are accepted.
+ * Values OptionsParse would refuse are left for it to refuse.
+ */
+Jsonb *
+WarmStartOptions(const char *name, Jsonb *options)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+	int32		version;
+	Datum		given;
+
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options) ||
+		getKeyJsonValueFromContainer(&options->root, "model", 5,
+									 &buf) != NULL)
+		return options;
+	v = getKeyJsonValueFromContainer(&options->root, "warm_start", 10, &buf);
+	if (v == NULL)
+		return options;
+	if (v->type == jbvBool && v->val.boolean)
+		version = WARM_START_DEPLOYED;
+	else if (v->type == jbvNumeric)
+	{
+		double		x = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+														   NumericGetDatum(v->val.numeric)));
+
+		if (x != floor(x) || x < 1 || x > PG_INT32_MAX)
+			return options;
+		version = (int32) x;
+	}
+	else
+		return options;
+
+	given = DirectFunctionCall1(jsonb_in,
+								CStringGetDatum(psprintf("{\"model\": \"%s\"}",
+														 ModelKindName(ModelStoreVersionKind(name, version)))));
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(options), given));
+}
+
+/*
  * An mlp continues with its version's layers: "hidden" and "activation"
  * left out of the options are the version's; given, they must be.
  */
@@ -67,9 +110,8 @@ WarmShape(const WarmStart *ws, Jsonb *options, TrainOptions *opts)
  *
  * 1. Read the version (the deployed one for "warm_start": true) and its
  *	  optimizer state.
- * 2. The model kind: one given in the options must be the version's; when
- *	  not given, the options are read again with the version's kind, so
- *	  that every option is checked against it.
+ * 2. The model kind must be the version's (WarmStartOptions fills it in
+ *	  when the options leave it out).
  *	  An mlp keeps the version's layers (WarmShape).
  * 3. The optimizer: continuing the state needs the same optimizer.
  */
@@ -78,7 +120,6 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 {
 	WarmStart  *ws;
 	bytea	   *state_bytes;
-	bool		quiet = opts->quiet;
 
 	if (opts->warm_start == 0)
 		return NULL;
@@ -90,26 +131,13 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 
 	/* 2. */
 	if (opts->model != ws->stored->model->kind)
-	{
-		const char *kind = ModelKindName(ws->stored->model->kind);
-		Datum		given;
-
-		if (opts->model_given)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot warm-start a %s model from version %d of model \"%s\"",
-							ModelKindName(opts->model), ws->version, name),
-					 errdetail("Version %d is a %s model.", ws->version, kind),
-					 errhint("Remove \"model\" from the options, or train a new model name.")));
-		given = DirectFunctionCall1(jsonb_in,
-									CStringGetDatum(psprintf("{\"model\": \"%s\"}",
-															 kind)));
-		options = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
-													 JsonbPGetDatum(options),
-													 given));
-		OptionsParse(options, opts);
-		opts->quiet = quiet;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot warm-start a %s model from version %d of model \"%s\"",
+						ModelKindName(opts->model), ws->version, name),
+				 errdetail("Version %d is a %s model.", ws->version,
+						   ModelKindName(ws->stored->model->kind)),
+				 errhint("Remove \"model\" from the options, or train a new model name.")));
 	opts->warm_start = ws->version;
 	if (ws->stored->model->kind == MODEL_MLP)
 		WarmShape(ws, options, opts);
