@@ -209,6 +209,25 @@ FeatureCheckType(const FeatureColumn *col, Oid typid)
 }
 
 /*
+ * Set the number of encoded inputs of enc, failing beyond LRML_MAX_INPUTS,
+ * with every center 0 and every scale 1 (what an indicator has).
+ */
+void
+FeatureEncodingSetInputs(FeatureEncoding *enc, int n_inputs)
+{
+	if (n_inputs > LRML_MAX_INPUTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the features encode to %d inputs, more than the limit of %d",
+						n_inputs, LRML_MAX_INPUTS)));
+	enc->n_inputs = n_inputs;
+	enc->center = palloc0(sizeof(double) * Max(n_inputs, 1));
+	enc->scale = palloc(sizeof(double) * Max(n_inputs, 1));
+	for (int k = 0; k < n_inputs; k++)
+		enc->scale[k] = 1.0;
+}
+
+/*
  * Learn the encoding of raw's columns from the training rows.
  *
  * is_train[r] says whether raw row r is a training row.  The rows are read
@@ -314,18 +333,8 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 		offset += col->width;
 	}
 
-	if (offset > LRML_MAX_INPUTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the features encode to %d inputs, more than the limit of %d",
-						offset, LRML_MAX_INPUTS)));
-
 	/* 4. per-input centers and scales; a constant column scales by 1 */
-	enc->n_inputs = offset;
-	enc->center = palloc0(sizeof(double) * Max(offset, 1));
-	enc->scale = palloc(sizeof(double) * Max(offset, 1));
-	for (int k = 0; k < offset; k++)
-		enc->scale[k] = 1.0;
+	FeatureEncodingSetInputs(enc, offset);
 	for (int j = 0; j < n_cols; j++)
 	{
 		FeatureColumn *col = &enc->columns[j];

@@ -451,6 +451,7 @@ extern void FeatureCheckType(const FeatureColumn *col, Oid typid);
 extern void FeatureEncodingWrite(StringInfo buf, const FeatureEncoding *enc);
 extern FeatureEncoding *FeatureEncodingRead(StringInfo buf);
 extern Jsonb *FeatureEncodingToJsonb(const FeatureEncoding *enc);
+extern void FeatureEncodingSetInputs(FeatureEncoding *enc, int n_inputs);
 extern FeatureEncoding *FeatureEncodingBuild(const RawData *raw,
 											 const bool *is_train);
 extern float *FeatureMatrixBuild(const RawData *raw,

@@ -408,16 +408,7 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 		}
 		offset += nc->width;
 	}
-	if (offset > LRML_MAX_INPUTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the features encode to %d inputs, more than the limit of %d",
-						offset, LRML_MAX_INPUTS)));
-	enc->n_inputs = offset;
-	enc->center = palloc0(sizeof(double) * Max(offset, 1));
-	enc->scale = palloc(sizeof(double) * Max(offset, 1));
-	for (int k = 0; k < offset; k++)
-		enc->scale[k] = 1.0;
+	FeatureEncodingSetInputs(enc, offset);
 	for (int k = 0; k < old->n_inputs; k++)
 	{
 		enc->center[map[k]] = old->center[k];
