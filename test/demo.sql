@@ -1,5 +1,6 @@
--- test/demo.sql: train a churn model on a real customer table, evaluate it
--- and list the customers most likely to leave.
+-- test/demo.sql: train a churn model on a real customer table, compare it
+-- with a small neural network, tune its rate, evaluate it and list the
+-- customers most likely to leave.
 --
 -- test/demo.sh runs this file from the repository root against a throwaway
 -- cluster.  To run it on a server of your own, with the extension
@@ -72,6 +73,39 @@ FROM lrml.train(model => 'churn',
                 label => 'churn',
                 features => NULL,
                 options => '{"epochs": 30, "seed": 1}');
+
+\echo 'A small neural network on the same split: an mlp with one hidden layer'
+\echo 'of 32 units, Adam at 0.003, stopping early when the validation loss'
+\echo 'stops improving.  Its last epoch:'
+SELECT epoch,
+       round(valid_loss::numeric, 4) AS valid_loss,
+       round(valid_metric::numeric, 4) AS valid_auc,
+       event
+FROM lrml.train(model => 'churn_mlp',
+                relation => 'customer_features',
+                label => 'churn',
+                features => NULL,
+                options => '{"model": "mlp", "hidden": [32],
+                             "learning_rate": 0.003, "epochs": 200,
+                             "early_stopping": true, "seed": 1}')
+ORDER BY epoch DESC
+LIMIT 1;
+
+\echo 'A Bayesian search over the logistic model''s rate, penalty and schedule'
+\echo '(12 trials); the best is stored as the next version of "churn":'
+SELECT trial, params->>'schedule' AS schedule,
+       round((params->>'learning_rate')::numeric, 4) AS learning_rate,
+       round((params->>'l2')::numeric, 6) AS l2,
+       round(valid_loss::numeric, 4) AS valid_loss,
+       round(valid_metric::numeric, 4) AS valid_auc
+FROM lrml.tune(model => 'churn', relation => 'customer_features',
+               label => 'churn', features => NULL,
+               search => '{"method": "bayes", "trials": 12, "space": {
+                   "learning_rate": {"min": 1e-4, "max": 1, "scale": "log"},
+                   "l2": {"min": 1e-6, "max": 0.1, "scale": "log"},
+                   "schedule": ["constant", "cosine"]}}',
+               options => '{"epochs": 30, "seed": 1}')
+WHERE best;
 
 \echo 'The model on every customer (columns are matched by name):'
 SELECT metric,
