@@ -6,12 +6,14 @@
  * A search trains one model per trial, each with the caller's options
  * overlaid by the trial's values of the tuned keys, scores it on the
  * validation rows, and stores the best trial's model as the next version
- * of the named model, with every trial in lrml.trials.  Each trial is
- * exactly the lrml.train call with its options (TrainPrepare, TrainFit):
- * same rows, split, encoding and seed, so the stored model predicts
- * exactly as that call's would.  The split's keys (seed,
- * validation_fraction) cannot be tuned, so that every trial is scored on
- * the same validation rows.
+ * of the named model, with every trial in lrml.trials.  The rows are read
+ * once (TrainLoad) and every trial prepares from them as lrml.train does
+ * (TrainPrepareLoaded, TrainFit): same split, encoding and seed, so the
+ * stored model predicts exactly as that call's would on those rows.  The
+ * split's keys (seed, validation_fraction) and warm_start cannot be tuned,
+ * so that every trial is scored on the same validation rows; trials are
+ * compared only when their losses are alike (classifiers with
+ * classifiers), and a class weight is tuned only on the AUC.
  *
  * The space maps option keys ("learning_rate", or "schedule.max_lr" for a
  * parameter inside an object-valued option) to a list of choices or to a
@@ -28,9 +30,11 @@
  * combination of options, a run that diverged with "divergence": "error"
  * or after five back-offs) is recorded as failed, with its reason and
  * NULL losses, and never competes for best; it runs in a subtransaction,
- * so its partial work is undone.  Any other error (a cancel, a missing
- * relation, the memory limit) ends the whole call, and nothing is stored.
- * "max_seconds" is checked before each trial but the first.
+ * so its partial work is undone.  Any other error (a cancel, the memory
+ * limit) ends the whole call, and nothing is stored; so does an error of
+ * the rows themselves, raised once when they are read.  When every trial
+ * fails the same way, that error is raised as it is.  "max_seconds" is
+ * checked before each trial but the first.
  *
  * Bayesian search (Snoek, Larochelle and Adams, "Practical Bayesian
  * Optimization of Machine Learning Algorithms", NIPS 2012) models the
@@ -54,12 +58,15 @@
  *	  EI(u)     (y_min - mu - xi) Phi(z) + s phi(z),
  *	            z = (y_min - mu - xi) / s, xi = 0.01
  *
- * The first max(3, coordinates + 1) trials (at most the budget) are
- * random; each later one is the candidate of largest EI among 1000 random
- * points and 100 perturbations of each of the three best trials so far
- * (ranges moved by N(0, 0.1^2) in scaled units, a list's choice redrawn
- * with probability 0.2).  Every draw comes from one generator seeded by
- * the search's seed, so the same search gives the same trials.
+ * The first max(3, min(coordinates + 1, 10)) trials (at most the budget)
+ * are random; each later one is the untried candidate of largest EI among
+ * 1000 random points and 100 perturbations of each of the three best
+ * trials so far (ranges moved by N(0, 0.1^2) in scaled units, a list's
+ * choice redrawn with probability 0.2); a space of finitely many points
+ * ends the search once all are tried.  If no kernel of the grid can be
+ * factored, the trial is drawn at random.  Every draw comes from one
+ * generator seeded by the search's seed, so the same search gives the
+ * same trials.
  *
  * src/tune.c
  *
@@ -556,7 +563,8 @@ ParseSpace(SearchSpec *spec, JsonbValue *space)
 	JsonbValue *values;
 	int			coord = 0;
 
-	if (space->type != jbvBinary || !JsonContainerIsObject(space->val.binary.data) ||
+	if (space->type != jbvBinary ||
+		!JsonContainerIsObject(space->val.binary.data) ||
 		JsonContainerSize(space->val.binary.data) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -281,9 +281,11 @@ ReportUnseen(const WarmStart *ws, const RawData *raw, UnseenCategory **unseen,
 	ereport(quiet ? DEBUG1 : NOTICE,
 			(errmsg(INT64_FORMAT " rows have categories that version %d of model \"%s\" has not seen",
 					rows, ws->version, ws->stored->name),
-			 errdetail("%s: %s%s.", shown == 1 ? "The category is" : "The categories are",
+			 errdetail("%s: %s%s.",
+					   shown == 1 ? "The category is" : "The categories are",
 					   buf.data,
-					   shown > WARM_MAX_SHOWN ? psprintf(" and %d more", shown - WARM_MAX_SHOWN) : ""),
+					   shown > WARM_MAX_SHOWN ?
+					   psprintf(" and %d more", shown - WARM_MAX_SHOWN) : ""),
 			 extend ?
 			 errhint("Those of the training rows were added with weight 0; the others score as unseen.") :
 			 errhint("They score as unseen; set \"extend_categories\" to true to give them inputs of their own.")));
