@@ -478,7 +478,8 @@ FloatBuffer(int64 rows, int64 cols)
  *
  * Fails when the network has more than MLP_MAX_PARAMS parameters, or when
  * the data, the parameters with the optimizer's copies of them, and the
- * network's buffers would together exceed lrml.memory_limit.  Everything lives in the current context.
+ * network's buffers would together exceed lrml.memory_limit.  Everything
+ * lives in the current context.
  */
 Learner *
 MlpLearner(const TrainSet *data, const TrainOptions *opts, double y_scale)
