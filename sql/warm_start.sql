@@ -143,3 +143,70 @@ SELECT count(*) FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL,
 SELECT version, kind, parent_version, options->'hidden' AS hidden
 FROM lrml.models WHERE name = 'wsm' ORDER BY version;
 SELECT * FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "hidden": [4]}');
+
+-- the new label must name the two classes one to one; a boolean model
+-- takes 'true'/'false' text; positive_class must be the version's
+SELECT count(*) FROM lrml.train('wsl2', 'SELECT id, color, x, CASE WHEN y THEN ''yes'' ELSE ''no'' END AS y FROM ws_cat',
+  'y', NULL, '{"epochs": 3}');
+SELECT * FROM lrml.train('wsl2', 'SELECT id, color, x, CASE WHEN y THEN ''yes'' ELSE ''YES'' END AS y FROM ws_cat',
+  'y', NULL, '{"warm_start": 1, "epochs": 1}');
+SELECT * FROM lrml.train('wsl2', 'SELECT id, color, x, CASE WHEN y THEN ''no'' ELSE ''NO'' END AS y FROM ws_cat',
+  'y', NULL, '{"warm_start": 1, "epochs": 1}');
+SELECT count(*) FROM lrml.train('wsc', 'SELECT color, x, y::text AS y FROM ws_cat_new', 'y', NULL,
+  '{"warm_start": 1, "epochs": 1}');
+SELECT count(*) FROM lrml.train('wsc', 'SELECT color, x, y::int AS y FROM ws_cat_new', 'y', NULL,
+  '{"warm_start": 1, "epochs": 1, "positive_class": "1"}');
+-- a regression has no positive class
+SELECT count(*) FROM lrml.train('wsr', 'SELECT x, (x * 10)::int AS t FROM ws_cat', 't', NULL,
+  '{"model": "mlp", "hidden": [4], "epochs": 2}');
+SELECT * FROM lrml.train('wsr', 'SELECT x, (x * 10)::int AS t FROM ws_cat', 't', NULL,
+  '{"warm_start": true, "positive_class": "1"}');
+
+-- a warm start near a minimum is not taken for a divergence: its first
+-- batch's loss is tiny, and the rule measures from a cold start's
+SELECT count(*) FROM lrml.train('wsfit', 'SELECT x, 3 * x + 1 AS t FROM ws_cat', 't', NULL,
+  '{"model": "linear", "epochs": 60, "seed": 1}');
+SELECT count(*) AS epochs, count(event) FILTER (WHERE event LIKE '%diverged%') AS diverged
+FROM lrml.train('wsfit', 'SELECT x, 3 * x + 1 AS t FROM ws_cat', 't', NULL,
+  '{"warm_start": true, "epochs": 3, "learning_rate": 0.001, "reset_optimizer": true, "divergence": "error"}');
+
+-- a copy is scored as it stands
+SELECT (metrics->>'valid_loss')::float8 > 0 AS scored, metrics->'epochs' AS epochs, metrics->'kept_epoch' AS kept
+FROM lrml.models WHERE name = 'ws' AND version = 3;
+
+-- the NOTICE counts each row once, however many of its columns are new
+CREATE TABLE ws_two (a text, b text, y boolean);
+INSERT INTO ws_two SELECT CASE WHEN g % 2 = 0 THEN 'p' ELSE 'q' END, CASE WHEN g % 3 = 0 THEN 'r' ELSE 's' END, g % 5 < 2
+FROM generate_series(1, 60) g;
+SELECT count(*) FROM lrml.train('ws2', 'ws_two', 'y', NULL, '{"epochs": 2}');
+SELECT count(*) FROM lrml.train('ws2', 'SELECT ''new'' AS a, ''new'' AS b, y FROM ws_two WHERE a = ''p''
+  UNION ALL SELECT a, b, y FROM ws_two', 'y', NULL, '{"warm_start": true, "epochs": 1}');
+SELECT count(*) FROM lrml.train('ws2', 'SELECT * FROM (SELECT ''new'' AS a, b, y FROM ws_two LIMIT 1) n
+  UNION ALL SELECT a, b, y FROM ws_two', 'y', NULL, '{"warm_start": true, "epochs": 1}');
+
+-- extending past the category limit fails and stores nothing
+CREATE TABLE ws_many AS SELECT 'n' || g AS k, g % 3 = 0 AS y FROM generate_series(1, 6000) g;
+CREATE TABLE ws_more AS SELECT 'm' || g AS k, g % 3 = 0 AS y FROM generate_series(1, 6000) g;
+CREATE VIEW ws_two_k AS SELECT a AS k, y FROM ws_two;
+SELECT count(*) FROM lrml.train('wsk', 'ws_two_k', 'y', NULL, '{"epochs": 1}');
+SELECT count(*) FROM lrml.train('wsk', 'ws_many', 'y', NULL,
+  '{"warm_start": true, "epochs": 0, "extend_categories": true, "validation_fraction": 0}');
+SELECT * FROM lrml.train('wsk', 'ws_more', 'y', NULL,
+  '{"warm_start": true, "epochs": 0, "extend_categories": true, "validation_fraction": 0}');
+SELECT max(version) AS versions FROM lrml.models WHERE name = 'wsk';
+
+-- a search whose trials cannot all continue the version records them as failed
+SELECT trial, params, valid_loss IS NULL AS failed
+FROM lrml.tune('wsc', 'ws_cat_new', 'y', NULL,
+  '{"method": "grid", "space": {"optimizer": ["sgd", "adam"]}}', '{"warm_start": 1, "epochs": 2}')
+ORDER BY trial;
+
+-- options are read before the version is looked for; features as in training
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": 77, "bogus": 1}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', ARRAY['color', 'x', 'x'], '{"warm_start": true}');
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', ARRAY['color', NULL], '{"warm_start": true}');
+-- a hand-edited version is refused as corrupt
+UPDATE lrml.models SET kind = 'mlp' WHERE name = 'wsc' AND version = 1;
+SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": 1}');
+UPDATE lrml.models SET kind = 'logistic' WHERE name = 'wsc' AND version = 1;
+SELECT * FROM lrml.train('wsm', 'ws_cat_new', 'y', NULL, '{"warm_start": 1, "model": "logistic"}');

@@ -478,7 +478,8 @@ extern int32 ModelStoreSave(const char *name, const char *source,
 							int32 parent_version);
 extern StoredModel *ModelStoreLoadVersion(const char *name, int32 version,
 										  bytea **optimizer_state);
-extern ModelKind ModelStoreVersionKind(const char *name, int32 version);
+extern bool ModelStoreVersionKind(const char *name, int32 version,
+								  ModelKind *kind);
 extern void ModelStoreCheckWritable(const char *name);
 extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
@@ -582,6 +583,7 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);
 extern WarmStart *WarmStartLoad(const char *name, Jsonb *options,
 								TrainOptions *opts);
+extern WarmStart *WarmStartPeek(const char *name, const TrainOptions *opts);
 extern ArrayType *WarmStartFeatures(const WarmStart *ws, ArrayType *features);
 extern FeatureEncoding *WarmStartEncoding(const WarmStart *ws,
 										  const RawData *raw,

@@ -1088,12 +1088,21 @@ ModelStoreLoadVersion(const char *name, int32 version,
 
 	values[0] = Int64GetDatum(id);
 	argtypes[0] = INT8OID;
-	ret = SPI_execute_with_args("SELECT m.optimizer_state FROM lrml.models m"
+	ret = SPI_execute_with_args("SELECT m.optimizer_state, m.kind"
+								" FROM lrml.models m"
 								" WHERE m.id OPERATOR(pg_catalog.=) $1",
 								1, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the optimizer state of model \"%s\"",
 			 name);
+	/* the row's kind column must say what the payload holds */
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+			   ModelKindName(stored->model->kind)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("version %d of model \"%s\" is corrupt",
+						stored->version, name),
+				 errdetail("Its kind column does not match its parameters.")));
 	state = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 	*optimizer_state = NULL;
@@ -1109,48 +1118,46 @@ ModelStoreLoadVersion(const char *name, int32 version,
 }
 
 /*
- * Return the kind of version version of model name (WARM_START_DEPLOYED:
- * the deployed one), failing as ModelStoreLoadVersion does when it does
- * not exist.
+ * Find the kind of version version of model name (WARM_START_DEPLOYED: the
+ * deployed one) as its row records it; return false when there is no
+ * such version (nothing is raised: the caller reports it later).
  */
-ModelKind
-ModelStoreVersionKind(const char *name, int32 version)
+bool
+ModelStoreVersionKind(const char *name, int32 version, ModelKind *kind)
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
-	char	   *kind;
+	char	   *text = NULL;
 	int			ret;
 
 	SPI_connect();
-	if (version == WARM_START_DEPLOYED)
-	{
-		Oid			relid;
-
-		(void) LookupDeployed(name, &version, &relid);
-	}
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(version);
-	ret = SPI_execute_with_args("SELECT m.kind FROM lrml.models m"
+	ret = SPI_execute_with_args(version == WARM_START_DEPLOYED ?
+								"SELECT m.kind FROM lrml.model_names n"
+								" JOIN lrml.models m"
+								" ON m.name OPERATOR(pg_catalog.=) n.name"
+								" WHERE n.name OPERATOR(pg_catalog.=) $1"
+								" ORDER BY m.version OPERATOR(pg_catalog.=)"
+								" n.deployed_version DESC NULLS LAST,"
+								" m.version DESC LIMIT 1" :
+								"SELECT m.kind FROM lrml.models m"
 								" WHERE m.name OPERATOR(pg_catalog.=) $1"
 								" AND m.version OPERATOR(pg_catalog.=) $2",
-								2, argtypes, values, NULL, true, 1);
+								version == WARM_START_DEPLOYED ? 1 : 2,
+								argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up model: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("version %d of model \"%s\" does not exist",
-						version, name)));
-	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (SPI_processed > 0)
+		text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SPI_finish();
-	for (ModelKind k = MODEL_LOGISTIC; k <= MODEL_MLP; k++)
-		if (strcmp(kind, ModelKindName(k)) == 0)
-			return k;
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("version %d of model \"%s\" is corrupt", version, name),
-			 errdetail("Its kind \"%s\" is not valid.", kind)));
-	return MODEL_LOGISTIC;		/* keep compiler quiet */
+	for (ModelKind k = MODEL_LOGISTIC; text != NULL && k <= MODEL_MLP; k++)
+		if (strcmp(text, ModelKindName(k)) == 0)
+		{
+			*kind = k;
+			return true;
+		}
+	return false;
 }
 
 /*

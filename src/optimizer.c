@@ -522,7 +522,7 @@ OptimizerRead(StringInfo buf)
 	n_moments = (int32) pq_getmsgint(buf, 4);
 
 	/* range checks, written so that NaN fails them */
-	if (n < 0 || t < 0 ||
+	if (n < 0 || t < 0 || t > PG_INT64_MAX / 2 ||
 		!(config.momentum >= 0.0 && config.momentum < 1.0) ||
 		!(config.beta1 >= 0.0 && config.beta1 < 1.0) ||
 		!(config.beta2 >= 0.0 && config.beta2 < 1.0) ||

@@ -88,6 +88,7 @@ typedef struct LoopWatch
 	double		backoff_div;	/* 10^backoffs, exact: divides every rate */
 	int			backoffs;
 	double		first_loss;		/* loss of the first batch, at the start */
+	double		cold_loss;		/* warm start: a cold start's first loss */
 	double	   *good_theta;		/* after the last good epoch */
 	OptimizerState *good_opt;
 	double		plateau_best;
@@ -283,6 +284,28 @@ WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
 }
 
 /*
+ * Return the loss of the first batch at the parameters a cold start would
+ * begin from (zeros, or the family's initial weights); 0 if not finite.
+ *
+ * A warm start begins near a minimum, where the first batch's loss can be
+ * tiny; an epoch then "explodes" past EXPLODE_FACTOR times it by noise
+ * alone.  Measuring from the larger of the two keeps the rule's meaning:
+ * worse than a multiple of where training from scratch begins.
+ */
+static double
+ColdLoss(const Learner *learner, int batch, double *grad)
+{
+	double	   *cold = palloc0(sizeof(double) * learner->n_params);
+	double		loss;
+
+	if (learner->init)
+		learner->init(learner->arg, cold);
+	loss = learner->batch_gradient(learner->arg, 0, batch, cold, grad);
+	pfree(cold);
+	return isfinite(loss) ? loss : 0.0;
+}
+
+/*
  * Run one epoch's batches; return the mean batch loss, or the first loss
  * that is not finite (the epoch then stops at once).  *rate is the rate of
  * the last update, rec->lr that of the first.
@@ -309,7 +332,7 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
 			rec->lr = *rate;
 		loss = learner->batch_gradient(learner->arg, first, n, theta, grad);
 		if (isnan(w->first_loss))
-			w->first_loss = loss;
+			w->first_loss = Max(loss, w->cold_loss);
 		if (!isfinite(loss))
 			return loss;
 		loss_sum += loss * n;
@@ -332,7 +355,8 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
  *	  "step") times the watch's factor.
  * 2. Score the validation rows.  The epoch diverged if a loss (training
  *	  or validation) or weight is not finite, or its training loss is more
- *	  than EXPLODE_FACTOR times the loss of the very first batch; then back
+ *	  than EXPLODE_FACTOR times the loss of the very first batch (for a
+ *	  warm start, the larger of it and a cold start's, ColdLoss); then back
  *	  off (BackOff) and score the restored state.  Otherwise its state
  *	  becomes the last good one.
  * 3. Apply the plateau rule (on the validation loss, or the training loss
@@ -372,6 +396,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	error_context_stack = &callback;
 
 	WatchInit(&w, theta, optimizer, n_params);
+	if (opts->warm_start != 0)
+		w.cold_loss = ColdLoss(learner, batch, grad);
 	pg_prng_seed(&rng, seed);
 	for (int64 b = 0; b < n_batches; b++)
 		order[b] = b;
@@ -621,45 +647,75 @@ ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 }
 
 /*
+ * Does label text (of raw's label column) name the stored class text?  As
+ * ResolveLabels matches a positive_class, or as the same truth value (a
+ * boolean label is stored as "t" or "f"; "true", "yes" and 1 match "t").
+ */
+static bool
+WarmClassMatches(const RawData *raw, const char *text, const char *stored)
+{
+	bool		a,
+				b;
+
+	return MatchesPositive(raw, text, stored) ||
+		(parse_bool(text, &a) && parse_bool(stored, &b) && a == b);
+}
+
+/*
+ * Show a stored class text: a boolean's "t" and "f" as true and false.
+ */
+static const char *
+StoredClassDisplay(const char *text)
+{
+	return DatasetLabelDisplay(text, strcmp(text, "t") == 0 ||
+							   strcmp(text, "f") == 0);
+}
+
+/*
  * Resolve the label of a warm-started classifier: the new rows must hold
- * the starting version's two classes, the same one positive (the stored
- * positive class, unless "positive_class" names one).
+ * two values that name the starting version's two classes one to one,
+ * the same one positive.  "positive_class", if given, must name it.
  */
 static void
 WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
 		   LrmlModel *model)
 {
 	const LrmlModel *old = warm->stored->model;
-	bool		same = raw->n_label_values == 2;
+	int			pos = -1;
 
-	for (int i = 0; i < 2 && same; i++)
-		same = MatchesPositive(raw, raw->label_text[i], old->positive_label) ||
-			MatchesPositive(raw, raw->label_text[i], old->negative_label);
-	if (same && opts->positive_class == NULL)
-		opts->positive_class = pstrdup(old->positive_label);
-	if (same)
-	{
-		ResolveLabels(raw, opts, model);
-		if (!MatchesPositive(raw, model->positive_label, old->positive_label))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("positive_class \"%s\" is not the positive class of version %d of model \"%s\"",
-							opts->positive_class, warm->version,
-							warm->stored->name),
-					 errdetail("Its positive class is \"%s\".",
-							   LabelDisplay(raw, old->positive_label)),
-					 errhint("Remove \"positive_class\": a warm start keeps the classes of its version.")));
-	}
-	else
+	if (raw->n_label_values == 2)
+		for (int i = 0; i < 2; i++)
+		{
+			const char *other = raw->label_text[1 - i];
+
+			if (WarmClassMatches(raw, raw->label_text[i], old->positive_label) &&
+				!WarmClassMatches(raw, raw->label_text[i], old->negative_label) &&
+				WarmClassMatches(raw, other, old->negative_label) &&
+				!WarmClassMatches(raw, other, old->positive_label))
+				pos = i;
+		}
+	if (pos < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("label \"%s\" does not have the classes of version %d of model \"%s\"",
 						raw->label, warm->version, warm->stored->name),
 				 errdetail("Version %d has the positive class \"%s\" and the negative class \"%s\".",
 						   warm->version,
-						   LabelDisplay(raw, old->positive_label),
-						   LabelDisplay(raw, old->negative_label)),
+						   StoredClassDisplay(old->positive_label),
+						   StoredClassDisplay(old->negative_label)),
 				 errhint("Warm-start from a version with these classes, or train a new model name.")));
+	if (opts->positive_class != NULL &&
+		!MatchesPositive(raw, raw->label_text[pos], opts->positive_class))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("positive_class \"%s\" is not the positive class of version %d of model \"%s\"",
+						opts->positive_class, warm->version,
+						warm->stored->name),
+				 errdetail("Its positive class is \"%s\".",
+						   StoredClassDisplay(old->positive_label)),
+				 errhint("Remove \"positive_class\": a warm start keeps the classes of its version.")));
+	opts->positive_class = pstrdup(raw->label_text[pos]);
+	ResolveLabels(raw, opts, model);
 }
 
 /*
@@ -787,7 +843,7 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 	}
 	appendStringInfoChar(&buf, '}');
 	appendStringInfo(&buf, ", \"epochs\": %d", n_epochs);
-	if (last)
+	if (last && last->epoch >= 0)
 		appendStringInfo(&buf, ", \"kept_epoch\": %d", last->epoch);
 	JsonNumber(&buf, "train_loss", last ? last->train_loss : NAN);
 	JsonNumber(&buf, "valid_loss", last ? last->valid_loss : NAN);
@@ -1191,9 +1247,24 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 {
 	Jsonb	   *metrics;
 	StringInfoData state_buf;
+	const EpochRecord *kept = KeptEpoch(in, fit);
+	EpochRecord copy;
 
+	/* a copy (0 epochs) is scored as it stands */
+	if (kept == NULL)
+	{
+		memset(&copy, 0, sizeof(copy));
+		copy.epoch = -1;
+		copy.train_loss = get_float8_nan();
+		copy.valid_loss = get_float8_nan();
+		copy.valid_metric = get_float8_nan();
+		if (in->data.n_valid > 0)
+			in->learner->validate(in->learner->arg, fit->theta,
+								  &copy.valid_loss, &copy.valid_metric);
+		kept = &copy;
+	}
 	metrics = BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
-						   KeptEpoch(in, fit));
+						   kept);
 	if (extra_metrics != NULL)
 		metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 													 JsonbPGetDatum(metrics),

@@ -1020,13 +1020,13 @@ CheckMetric(const SearchSpec *spec, const TrainOptions *opts)
 /*
  * Check the options of a point, failing on the first bad one; tc names
  * the point in the error context.  The first point checked sets *first
- * (its options parsed, and as jsonb); every later one must train a model
+ * (its options parsed); every later one must train a model
  * with the same kind of loss.
  */
 static void
 CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 		   TuneContext *tc, bool is_first, TrainOptions *first,
-		   Jsonb **first_options, int *family, ModelKind *family_kind)
+		   int *family, ModelKind *family_kind)
 {
 	Jsonb	   *params = PointParams(spec, p);
 	Jsonb	   *options;
@@ -1037,10 +1037,7 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 	OptionsParse(options, &opts);
 	CheckMetric(spec, &opts);
 	if (is_first)
-	{
 		*first = opts;
-		*first_options = options;
-	}
 	if (*family == 0)
 	{
 		*family = LossFamily(&opts);
@@ -1060,12 +1057,12 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 /*
  * Check the space before any trial trains.  Grid: every combination.
  * Random and Bayesian: every choice and both ends of every range, with
- * the other keys at their first choice or lower end.  *first and
- * *first_options get the first point's options (see CheckPoint).
+ * the other keys at their first choice or lower end.  *first gets the
+ * first point's options (see CheckPoint).
  */
 static void
 CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
-		   TrainOptions *first, Jsonb **first_options)
+		   TrainOptions *first)
 {
 	SearchPoint p;
 	bool		is_first = true;
@@ -1087,8 +1084,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 		{
 			CHECK_FOR_INTERRUPTS();
 			GridPoint(spec, i, &p);
-			CheckPoint(spec, base, &p, tc, is_first, first, first_options,
-					   &family, &family_kind);
+			CheckPoint(spec, base, &p, tc, is_first, first, &family,
+					   &family_kind);
 			is_first = false;
 		}
 		return;
@@ -1109,8 +1106,8 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 				p.value[d] = i == 0 ? dim->min : dim->max;
 			else
 				p.choice[d] = i;
-			CheckPoint(spec, base, &p, tc, is_first, first, first_options,
-					   &family, &family_kind);
+			CheckPoint(spec, base, &p, tc, is_first, first, &family,
+					   &family_kind);
 			is_first = false;
 		}
 	}
@@ -1795,7 +1792,6 @@ lrml_tune(PG_FUNCTION_ARGS)
 	ArrayType  *features = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
 	Jsonb	   *options = WarmStartOptions(name, TrainOptionsArg(fcinfo, 5));
 	TrainOptions first_opts;
-	Jsonb	   *first_options;
 	SearchSpec	spec;
 	MemoryContext tune_cxt;
 	MemoryContext old_cxt;
@@ -1830,7 +1826,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 
 	/* 1. */
 	ParseSearch(PG_GETARG_JSONB_P(4), &spec);
-	CheckSpace(&spec, options, &tc, &first_opts, &first_options);
+	CheckSpace(&spec, options, &tc, &first_opts);
 	if (spec.seed < 0)
 		spec.seed = first_opts.seed;
 	TrainCheckStorable(name, "lrml.tune()");
@@ -1840,7 +1836,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 
 	/* 2. */
 	raw = TrainLoad(relation, label, features, &first_opts,
-					WarmStartLoad(name, first_options, &first_opts));
+					WarmStartPeek(name, &first_opts));
 
 	/* 3. */
 	trials = palloc0(sizeof(Trial) * spec.trials);

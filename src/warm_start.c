@@ -46,6 +46,7 @@ WarmStartOptions(const char *name, Jsonb *options)
 	JsonbValue	buf;
 	JsonbValue *v;
 	int32		version;
+	ModelKind	kind;
 	Datum		given;
 
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options) ||
@@ -69,11 +70,21 @@ WarmStartOptions(const char *name, Jsonb *options)
 	else
 		return options;
 
+	/* a version that does not exist is reported once the options are read */
+	if (!ModelStoreVersionKind(name, version, &kind))
+		return options;
 	given = DirectFunctionCall1(jsonb_in,
 								CStringGetDatum(psprintf("{\"model\": \"%s\"}",
-														 ModelKindName(ModelStoreVersionKind(name, version)))));
+														 ModelKindName(kind))));
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 											  JsonbPGetDatum(options), given));
+}
+
+/* "a" or "an" before a model kind's name */
+static const char *
+KindArticle(ModelKind kind)
+{
+	return kind == MODEL_MLP ? "an" : "a";
 }
 
 /*
@@ -133,11 +144,23 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 	if (opts->model != ws->stored->model->kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot warm-start a %s model from version %d of model \"%s\"",
-						ModelKindName(opts->model), ws->version, name),
-				 errdetail("Version %d is a %s model.", ws->version,
+				 errmsg("cannot warm-start %s %s model from version %d of model \"%s\"",
+						KindArticle(opts->model), ModelKindName(opts->model),
+						ws->version, name),
+				 errdetail("Version %d is %s %s model.", ws->version,
+						   KindArticle(ws->stored->model->kind),
 						   ModelKindName(ws->stored->model->kind)),
 				 errhint("Remove \"model\" from the options, or train a new model name.")));
+	if (!ws->stored->model->classifier &&
+		(opts->positive_class != NULL || opts->class_weight_balanced ||
+		 opts->class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" applies only to classifiers",
+						opts->positive_class ? "positive_class" :
+						"class_weight"),
+				 errdetail("Version %d of model \"%s\" is a regression.",
+						   ws->version, name)));
 	opts->warm_start = ws->version;
 	if (ws->stored->model->kind == MODEL_MLP)
 		WarmShape(ws, options, opts);
@@ -166,6 +189,26 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 }
 
 /*
+ * Load the version a warm start of model name begins from, without the
+ * checks of WarmStartLoad (NULL when opts ask for no warm start): what a
+ * search needs to read its rows, before each trial checks its own
+ * options.
+ */
+WarmStart *
+WarmStartPeek(const char *name, const TrainOptions *opts)
+{
+	WarmStart  *ws;
+	bytea	   *state_bytes;
+
+	if (opts->warm_start == 0)
+		return NULL;
+	ws = palloc0(sizeof(WarmStart));
+	ws->stored = ModelStoreLoadVersion(name, opts->warm_start, &state_bytes);
+	ws->version = ws->stored->version;
+	return ws;
+}
+
+/*
  * Return the feature columns of the starting version as a text[], for a
  * warm start whose features argument is NULL; or check that the given
  * features name the same columns (in any order) and return them in the
@@ -190,7 +233,16 @@ WarmStartFeatures(const WarmStart *ws, ArrayType *features)
 			bool		found = false;
 
 			if (nulls[i])
-				continue;		/* DatasetLoad reports it */
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("argument \"features\" must not contain NULL")));
+			for (int k = 0; k < i; k++)
+				if (strcmp(TextDatumGetCString(given[i]),
+						   TextDatumGetCString(given[k])) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("column \"%s\" is listed twice in \"features\"",
+									TextDatumGetCString(given[i]))));
 			for (int j = 0; j < enc->n_columns && !found; j++)
 				found = strcmp(TextDatumGetCString(given[i]),
 							   enc->columns[j].name) == 0;
@@ -250,21 +302,19 @@ CompareCategories(const void *a, const void *b)
 
 /*
  * Tell once about the rows whose categories the starting version has not
- * seen (NOTICE, or DEBUG1 for quiet runs).
+ * seen (NOTICE, or DEBUG1 for quiet runs); rows counts each such row once.
  */
 static void
 ReportUnseen(const WarmStart *ws, const RawData *raw, UnseenCategory **unseen,
-			 const int *n_unseen, bool extend, bool quiet)
+			 const int *n_unseen, int64 rows, bool extend, bool quiet)
 {
 	StringInfoData buf;
-	int64		rows = 0;
 	int			shown = 0;
 
 	initStringInfo(&buf);
 	for (int j = 0; j < raw->n_columns; j++)
 		for (int u = 0; u < n_unseen[j]; u++)
 		{
-			rows += unseen[j][u].rows;
 			if (shown++ >= WARM_MAX_SHOWN)
 				continue;
 			appendStringInfo(&buf, "%scolumn \"%s\" ", shown > 1 ? ", " : "",
@@ -273,14 +323,16 @@ ReportUnseen(const WarmStart *ws, const RawData *raw, UnseenCategory **unseen,
 				appendStringInfoString(&buf, "NULL");
 			else
 				escape_json(&buf, unseen[j][u].text);
-			appendStringInfo(&buf, " (" INT64_FORMAT " rows)",
-							 unseen[j][u].rows);
+			appendStringInfo(&buf, " (" INT64_FORMAT " %s)",
+							 unseen[j][u].rows,
+							 unseen[j][u].rows == 1 ? "row" : "rows");
 		}
 	if (rows == 0)
 		return;
 	ereport(quiet ? DEBUG1 : NOTICE,
-			(errmsg(INT64_FORMAT " rows have categories that version %d of model \"%s\" has not seen",
-					rows, ws->version, ws->stored->name),
+			(errmsg_plural(INT64_FORMAT " row has a category that version %d of model \"%s\" has not seen",
+						   INT64_FORMAT " rows have categories that version %d of model \"%s\" has not seen",
+						   rows, rows, ws->version, ws->stored->name),
 			 errdetail("%s: %s%s.",
 					   shown == 1 ? "The category is" : "The categories are",
 					   buf.data,
@@ -313,6 +365,10 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 									  Max(raw->n_columns, 1));
 	int		   *n_unseen = palloc0(sizeof(int) * Max(raw->n_columns, 1));
 	int		   *map = palloc(sizeof(int) * Max(old->n_inputs, 1));
+	bool	   *row_unseen = palloc_extended(sizeof(bool) *
+											 Max(raw->n_rows, 1),
+											 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	int64		n_rows_unseen = 0;
 	int			offset = 0;
 
 	if (raw->n_columns != old->n_columns)
@@ -358,6 +414,7 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 				continue;
 			unseen[j][s].rows++;
 			unseen[j][s].in_train |= is_train[r];
+			row_unseen[r] = true;
 		}
 		/* only the categories that occur */
 		{
@@ -369,7 +426,9 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 			n_unseen[j] = k;
 		}
 	}
-	ReportUnseen(ws, raw, unseen, n_unseen, extend, quiet);
+	for (int64 r = 0; r < raw->n_rows; r++)
+		n_rows_unseen += row_unseen[r];
+	ReportUnseen(ws, raw, unseen, n_unseen, n_rows_unseen, extend, quiet);
 
 	/* 3. */
 	enc->n_columns = old->n_columns;
@@ -393,6 +452,15 @@ WarmStartEncoding(const WarmStart *ws, const RawData *raw,
 				if (unseen[j][u].in_train)
 					nc->categories[n++] = unseen[j][u].text == NULL ? NULL :
 						pstrdup(unseen[j][u].text);
+			if (n > LRML_MAX_CATEGORIES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("column \"%s\" would have more than %d categories",
+								nc->name, LRML_MAX_CATEGORIES),
+						 errdetail("Version %d has %d, and the new rows add %d.",
+								   ws->version, oc->n_categories,
+								   n - oc->n_categories),
+						 errhint("Group rare values, or train a new model.")));
 			qsort(nc->categories, n, sizeof(char *), CompareCategories);
 			nc->n_categories = n;
 			nc->width = n;
