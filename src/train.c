@@ -58,8 +58,8 @@ TrainErrorCallback(void *arg)
 /*
  * Shuffle a[0 .. n - 1] in place (Fisher-Yates) with the given generator.
  */
-static void
-Shuffle(int64 *a, int64 n, pg_prng_state *rng)
+void
+TrainShuffle(int64 *a, int64 n, pg_prng_state *rng)
 {
 	for (int64 i = n - 1; i > 0; i--)
 	{
@@ -241,7 +241,8 @@ ReportEpoch(const char *model_name, const TrainOptions *opts,
 			(errmsg("model \"%s\" epoch %d of %d: lr %g, train loss %g, valid loss %g, valid %s %g%s%s, about %.0f s left",
 					model_name, rec->epoch, opts->epochs, rec->lr,
 					rec->train_loss, rec->valid_loss,
-					opts->model == MODEL_LOGISTIC ? "auc" : "rmse",
+					opts->model == MODEL_LOGISTIC ||
+					opts->model == MODEL_BPR ? "auc" : "rmse",
 					rec->valid_metric, rec->event[0] ? ", " : "",
 					rec->event, left)));
 }
@@ -273,13 +274,13 @@ WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
 	w->first_loss = get_float8_nan();
 	w->good_theta = palloc(sizeof(double) * n_params);
 	memcpy(w->good_theta, theta, sizeof(double) * n_params);
-	w->good_opt = OptimizerCreate(&optimizer->config, n_params);
+	w->good_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 	OptimizerCopy(w->good_opt, optimizer);
 	w->plateau_best = get_float8_infinity();
 	w->es_best = get_float8_infinity();
 	w->best_epoch = -1;
 	w->best_theta = palloc(sizeof(double) * n_params);
-	w->best_opt = OptimizerCreate(&optimizer->config, n_params);
+	w->best_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 }
 
 /*
@@ -307,13 +308,20 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
 			w->backoff_div;
 		if (b == 0)
 			rec->lr = *rate;
-		loss = learner->batch_gradient(learner->arg, first, n, theta, grad);
+		/* a family with sparse updates applies them itself */
+		if (learner->run_batch != NULL)
+			loss = learner->run_batch(learner->arg, first, n, theta,
+									  optimizer, *rate);
+		else
+			loss = learner->batch_gradient(learner->arg, first, n, theta,
+										   grad);
 		if (isnan(w->first_loss))
 			w->first_loss = loss;
 		if (!isfinite(loss))
 			return loss;
 		loss_sum += loss * n;
-		OptimizerStep(optimizer, theta, grad, *rate);
+		if (learner->run_batch == NULL)
+			OptimizerStep(optimizer, theta, grad, *rate);
 		(*updates)++;
 	}
 	return loss_sum / n_train;
@@ -353,7 +361,9 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	int64		n_batches = (n_train + batch - 1) / batch;
 	int64	   *order = palloc_extended(sizeof(int64) * n_batches,
 										MCXT_ALLOC_HUGE);
-	double	   *grad = palloc0(sizeof(double) * n_params);
+	/* a family with its own sparse updates needs no dense gradient */
+	double	   *grad = learner->run_batch ? NULL :
+		palloc0(sizeof(double) * n_params);
 	bool		validating = opts->validation_fraction > 0;
 	TimestampTz start = GetCurrentTimestamp();
 	pg_prng_state rng;
@@ -389,7 +399,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		n_epochs = epoch + 1;
 
 		/* 1. */
-		Shuffle(order, n_batches, &rng);
+		TrainShuffle(order, n_batches, &rng);
 		loss = RunEpoch(opts, learner, &w, rec, order, n_batches, batch,
 						n_train, theta, grad, optimizer, &updates, &rate);
 
@@ -473,7 +483,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 
 	error_context_stack = callback.previous;
 	pfree(order);
-	pfree(grad);
+	if (grad)
+		pfree(grad);
 	return n_epochs;
 }
 
@@ -670,7 +681,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 		else
 			take = want - nv;
 		take = Max(0, Min(take, m));
-		Shuffle(members, m, &rng);
+		TrainShuffle(members, m, &rng);
 		for (int64 i = 0; i < take; i++)
 			train[members[i]] = false;
 		nv += take;
@@ -680,7 +691,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 	for (int64 i = 0; i < n; i++)
 		if (train[i])
 			order[n_train++] = i;
-	Shuffle(order, n_train, &rng);
+	TrainShuffle(order, n_train, &rng);
 	for (int64 i = 0, k = n_train; i < n; i++)
 		if (!train[i])
 			order[k++] = i;
@@ -940,8 +951,8 @@ TrainPrepare(const char *relation, const char *label, ArrayType *features,
  * in a read-only transaction, for an overlong name, or when the name
  * belongs to a role the caller is not a member of.
  */
-static void
-CheckStorable(const char *name)
+void
+TrainCheckStorable(const char *name)
 {
 	PreventCommandIfReadOnly("lrml.train()");
 	if (strlen(name) > LRML_MAX_NAME_BYTES)
@@ -951,6 +962,38 @@ CheckStorable(const char *name)
 				 errdetail("Model names may have at most %d bytes.",
 						   LRML_MAX_NAME_BYTES)));
 	ModelStoreCheckWritable(name);
+}
+
+/*
+ * Return the training curve as the rows of a training function's result
+ * (materialized: InitMaterializedSRF must have run); NaN losses and
+ * metrics and empty events become NULL.
+ */
+void
+TrainReturnCurve(FunctionCallInfo fcinfo, const EpochRecord *curve,
+				 int n_epochs)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (int e = 0; e < n_epochs; e++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		const EpochRecord *rec = &curve[e];
+
+		values[0] = Int32GetDatum(rec->epoch);
+		values[1] = Float8GetDatum(rec->lr);
+		values[2] = Float8GetDatum(rec->train_loss);
+		nulls[2] = isnan(rec->train_loss);
+		values[3] = Float8GetDatum(rec->valid_loss);
+		nulls[3] = isnan(rec->valid_loss);
+		values[4] = Float8GetDatum(rec->valid_metric);
+		nulls[4] = isnan(rec->valid_metric);
+		nulls[5] = (rec->event[0] == '\0');
+		values[5] = nulls[5] ? (Datum) 0 : CStringGetTextDatum(rec->event);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
 }
 
 /*
@@ -964,7 +1007,6 @@ CheckStorable(const char *name)
 Datum
 lrml_train(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = TrainRequiredText(fcinfo, 0, "model");
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
@@ -985,7 +1027,13 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 1. */
 	OptionsParse(TrainOptionsArg(fcinfo, 4), &opts);
-	CheckStorable(name);
+	if (MODEL_IS_RECOMMENDER(opts.model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lrml.train cannot train a \"%s\" model",
+						ModelKindName(opts.model)),
+				 errhint("Train recommenders with lrml.train_recommender.")));
+	TrainCheckStorable(name);
 	InitMaterializedSRF(fcinfo, 0);
 
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
@@ -1018,25 +1066,7 @@ lrml_train(PG_FUNCTION_ARGS)
 													  state_buf.len),
 				   curve, n_epochs);
 
-	for (int e = 0; e < n_epochs; e++)
-	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
-		EpochRecord *rec = &curve[e];
-
-		values[0] = Int32GetDatum(rec->epoch);
-		values[1] = Float8GetDatum(rec->lr);
-		values[2] = Float8GetDatum(rec->train_loss);
-		nulls[2] = isnan(rec->train_loss);
-		values[3] = Float8GetDatum(rec->valid_loss);
-		nulls[3] = isnan(rec->valid_loss);
-		values[4] = Float8GetDatum(rec->valid_metric);
-		nulls[4] = isnan(rec->valid_metric);
-		nulls[5] = (rec->event[0] == '\0');
-		values[5] = nulls[5] ? (Datum) 0 : CStringGetTextDatum(rec->event);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
-	}
+	TrainReturnCurve(fcinfo, curve, n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);
