@@ -17,7 +17,11 @@ OBJS = \
 	src/lr_find.o \
 	src/model_store.o \
 	src/score.o \
-	src/metrics.o
+	src/metrics.o \
+	src/ratings.o \
+	src/mf.o \
+	src/mf_store.o \
+	src/mf_score.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
