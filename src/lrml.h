@@ -49,13 +49,13 @@
 
 /*
  * Recommender defaults, chosen by measurement on MovieLens 100k (README,
- * "Recommenders"); the optimizer is adagrad with the cosine schedule.
+ * "Recommenders"): plain sgd with the cosine schedule over the run.
  */
-#define LRML_MF_DEFAULT_LR			0.05
-#define LRML_MF_DEFAULT_EPOCHS		50
+#define LRML_MF_DEFAULT_LR			0.01
+#define LRML_MF_DEFAULT_EPOCHS		100
 #define LRML_MF_DEFAULT_VALIDATION	0.0
 #define LRML_MF_DEFAULT_FACTORS		100
-#define LRML_MF_DEFAULT_REG			0.05
+#define LRML_MF_DEFAULT_REG			0.08
 
 /* Most steps of a learning-rate range test (option num_steps) */
 #define LRML_MAX_LR_FIND_STEPS	100000

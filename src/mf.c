@@ -64,8 +64,13 @@ PG_FUNCTION_INFO_V1(lrml_train_recommender);
 /* Ratings per block of the training loop (one "step" of a schedule) */
 #define MF_BLOCK_ROWS 128
 
-/* Standard deviation of the initial factors (as in Surprise's SVD) */
-#define MF_INIT_STD 0.1
+/*
+ * Scale of the initial factors: each is drawn from N(0, (MF_INIT_SCALE /
+ * sqrt(k))^2), so that |p_u|^2 starts near MF_INIT_SCALE^2 whatever k is.
+ * (N(0, 0.1^2) per factor, as in Surprise, starts 100 factors ten times
+ * larger and ends about 0.01 worse in RMSE on MovieLens u1.)
+ */
+#define MF_INIT_SCALE 0.1
 
 /*
  * The training data and hyperparameters the Learner callbacks see.
@@ -243,7 +248,8 @@ NormalDraw(pg_prng_state *rng)
 }
 
 /*
- * Set up theta: zero biases; factors drawn from N(0, MF_INIT_STD^2) for
+ * Set up theta: zero biases; factors drawn from N(0, (MF_INIT_SCALE /
+ * sqrt(k))^2) for
  * users and items that have training ratings, zero for the others.
  */
 static double *
@@ -253,6 +259,7 @@ InitTheta(const MfTrain *t, int64 n_params, uint64 seed)
 										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	bool	   *has_user = palloc0(sizeof(bool) * t->n_users);
 	bool	   *has_item = palloc0(sizeof(bool) * t->n_items);
+	double		std = MF_INIT_SCALE / sqrt((double) t->k);
 	pg_prng_state rng;
 
 	for (int64 r = 0; r < t->n_train; r++)
@@ -264,11 +271,11 @@ InitTheta(const MfTrain *t, int64 n_params, uint64 seed)
 	for (int32 u = 0; u < t->n_users; u++)
 		for (int j = 0; has_user[u] && j < t->k; j++)
 			theta[t->off_P + (int64) u * t->k + j] =
-				MF_INIT_STD * NormalDraw(&rng);
+				std * NormalDraw(&rng);
 	for (int32 i = 0; i < t->n_items; i++)
 		for (int j = 0; has_item[i] && j < t->k; j++)
 			theta[t->off_Q + (int64) i * t->k + j] =
-				MF_INIT_STD * NormalDraw(&rng);
+				std * NormalDraw(&rng);
 	pfree(has_user);
 	pfree(has_item);
 	return theta;

@@ -940,8 +940,7 @@ VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
 static void
 RecommenderDefaults(TrainOptions *opts)
 {
-	opts->optimizer.kind = OPTIMIZER_ADAGRAD;
-	opts->optimizer.eps = 1e-10;
+	opts->optimizer.kind = OPTIMIZER_SGD;
 	SetSchedule(&opts->schedule, "cosine");
 	opts->schedule.base_lr = LRML_MF_DEFAULT_LR;
 	opts->epochs = LRML_MF_DEFAULT_EPOCHS;
