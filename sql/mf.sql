@@ -125,6 +125,41 @@ FROM lrml.evaluate('cold', 'SELECT 1 AS user_id, 103 AS item_id', '{"k": 2}') OR
 SELECT metric, round(value::numeric, 4)
 FROM lrml.evaluate('cold', 'SELECT * FROM (VALUES (1, 103, 5.0), (2, 102, 1.0)) v (user_id, item_id, rating)', '{"threshold": 4}') ORDER BY metric;
 
+-- implicit feedback (bpr): interaction rows, every row a positive
+CREATE TABLE clicks AS
+SELECT u, i FROM generate_series(1, 6) u, generate_series(1, 8) i
+WHERE (u + i) % 3 <> 0;
+-- user 9 has every item: the sampler must not hang, and recommends nothing
+INSERT INTO clicks SELECT 9, i FROM generate_series(1, 8) i;
+SELECT count(*) AS epochs, bool_and(train_loss < 'Infinity') AS finite,
+       bool_and(valid_metric BETWEEN 0 AND 1) AS auc_in_range
+FROM lrml.train_recommender('clk', 'clicks', 'u', 'i',
+  options => '{"model": "bpr", "factors": 4, "epochs": 20, "validation_fraction": 0.2, "seed": 2}');
+SELECT count(*) FROM lrml.recommend('clk', 9, 5);
+-- user 1 gets the three items it has not clicked
+SELECT count(*) AS n, bool_and((1 + item_id) % 3 = 0) AS unseen
+FROM lrml.recommend('clk', 1, 5);
+SELECT options - 'seed' AS options, metrics->'valid_rows' AS valid_rows,
+       metrics ? 'valid_auc' AS has_auc
+FROM lrml.models WHERE name = 'clk';
+-- evaluate on interaction rows gives the ranking metrics only
+SELECT array_agg(metric ORDER BY metric) FROM lrml.evaluate('clk', 'clicks', '{"k": 3}');
+-- ratings with a positive_threshold: ratings below it are not positives
+SELECT count(*) FROM lrml.train_recommender('cold_bpr', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"model": "bpr", "positive_threshold": 4, "factors": 2, "epochs": 5}');
+SELECT (metrics->>'rows')::int AS rows, (metrics->>'positives')::int AS positives
+FROM lrml.models WHERE name = 'cold_bpr';
+-- seen items are all the user's rows: user 1 rated 102 below the threshold
+SELECT item_id FROM lrml.recommend('cold_bpr', 1, 3) ORDER BY rank;
+SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"model": "bpr"}');
+SELECT * FROM lrml.train_recommender('e', 'clicks', 'u', 'i',
+  options => '{"model": "bpr", "positive_threshold": 4}');
+SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"model": "bpr", "positive_threshold": 9}');
+SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"negatives": 2}');
+
 -- errors: bad options, types and arguments
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"l2": 0.1}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"batch_size": 10}');
@@ -133,7 +168,6 @@ SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rati
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"model": "logistic"}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"factors": 0}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"factorz": 3}');
-SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"model": "bpr"}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'nope', 'rating');
 SELECT * FROM lrml.train('e', 'ratings', 'rating', options => '{"model": "mf"}');
@@ -167,5 +201,5 @@ SELECT count(*) FROM lrml.recommend('cold', NULL::int);
 
 SELECT lrml.drop_model(name) FROM lrml.model_names ORDER BY name;
 SELECT count(*) FROM lrml.factors;
-DROP TABLE ratings, big_ratings, big_curve, small_curve, text_ratings, big_ids,
+DROP TABLE clicks, ratings, big_ratings, big_curve, small_curve, text_ratings, big_ids,
   mixed, odd_ids, nan_ratings, null_ratings, lin;

@@ -56,6 +56,10 @@
 #define LRML_MF_DEFAULT_VALIDATION	0.0
 #define LRML_MF_DEFAULT_FACTORS		100
 #define LRML_MF_DEFAULT_REG			0.08
+#define LRML_BPR_DEFAULT_LR			0.1
+#define LRML_BPR_DEFAULT_EPOCHS		50
+#define LRML_BPR_DEFAULT_FACTORS	64
+#define LRML_BPR_DEFAULT_REG		0.01
 
 /* Most steps of a learning-rate range test (option num_steps) */
 #define LRML_MAX_LR_FIND_STEPS	100000

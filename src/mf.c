@@ -52,6 +52,8 @@
 #include "mf.h"
 #include "linalg.h"
 
+#include <float.h>
+
 #include "common/pg_prng.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -95,6 +97,13 @@ typedef struct MfTrain
 	int64		off_Q;
 	double	   *gp;				/* scratch: k each */
 	double	   *gq;
+	/* bpr only */
+	bool		bpr;
+	int			negatives;		/* sampled negatives per positive */
+	int64	   *pos_start;		/* each user's positives (all rows), */
+	int32	   *pos_items;		/* sorted, as in MfModel's seen sets */
+	int32	   *valid_neg;		/* a fixed negative per validation row */
+	pg_prng_state rng;			/* draws the training negatives */
 } MfTrain;
 
 /* Clip a prediction to the range of the training ratings. */
@@ -104,7 +113,10 @@ Clip(const MfTrain *t, double x)
 	return x < t->r_min ? t->r_min : (x > t->r_max ? t->r_max : x);
 }
 
-/* Return the raw prediction for (u, i) from theta. */
+/*
+ * Return the raw prediction for (u, i) from theta: mu + b_u + b_i + p . q
+ * for mf, b_i + p . q for bpr (mu and b_u do not change a user's ranking).
+ */
 static inline double
 Predict(const MfTrain *t, const double *theta, int32 u, int32 i)
 {
@@ -113,8 +125,140 @@ Predict(const MfTrain *t, const double *theta, int32 u, int32 i)
 									  t->k);
 
 	if (t->biases)
-		z += theta[u] + theta[t->n_users + i];
+		z += (t->bpr ? 0.0 : theta[u]) + theta[t->n_users + i];
 	return z;
+}
+
+/* Return log(1 + exp(-z)) = -log sigmoid(z), without overflow. */
+static inline double
+SoftplusNeg(double z)
+{
+	return z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z));
+}
+
+/* Is item i among the sorted positives of user u? */
+static bool
+IsPositive(const MfTrain *t, int32 u, int32 i)
+{
+	int64		lo = t->pos_start[u];
+	int64		hi = t->pos_start[u + 1];
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (t->pos_items[mid] == i)
+			return true;
+		if (t->pos_items[mid] < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Random draws before a negative is searched for by a scan */
+#define BPR_MAX_DRAWS 32
+
+/*
+ * Draw a negative item for user u: one that is not among u's positives,
+ * uniformly by rejection.  A user with positives for nearly every item
+ * would make rejection slow, and one with every item would make it loop
+ * forever, so after BPR_MAX_DRAWS failures the next non-positive item
+ * after a random start is taken, and -1 is returned when there is none.
+ */
+static int32
+SampleNegative(MfTrain *t, int32 u, pg_prng_state *rng)
+{
+	int32		start;
+
+	if (t->pos_start[u + 1] - t->pos_start[u] >= t->n_items)
+		return -1;
+	for (int d = 0; d < BPR_MAX_DRAWS; d++)
+	{
+		int32		j = (int32) pg_prng_uint64_range(rng, 0, t->n_items - 1);
+
+		if (!IsPositive(t, u, j))
+			return j;
+	}
+	start = (int32) pg_prng_uint64_range(rng, 0, t->n_items - 1);
+	for (int32 x = 0; x < t->n_items; x++)
+	{
+		int32		j = (start + x) % t->n_items;
+
+		if (!IsPositive(t, u, j))
+			return j;
+	}
+	return -1;					/* not reached: u lacks some item */
+}
+
+/*----------
+ * BPR (Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit
+ * Feedback", UAI 2009), LearnBPR with uniform negatives: for each positive
+ * (u, i) of rows first .. first + n - 1 and each of "negatives" items j
+ * drawn by SampleNegative, with x = x_ui - x_uj, x_ui = b_i + p_u . q_i,
+ * the loss -log sigmoid(x) + reg |.|^2 terms has, with s = sigmoid(-x),
+ *
+ *	  g(p_u) = -s (q_i - q_j) + reg * p_u
+ *	  g(q_i) = -s p_u + reg * q_i           g(b_i) = -s + reg_bias * b_i
+ *	  g(q_j) =  s p_u + reg * q_j           g(b_j) =  s + reg_bias * b_j
+ *
+ * (all from the values before the update), each block stepped by
+ * OptimizerSparseStep.  Returns the mean loss per positive (summed over
+ * its negatives); a user with every item has no negative and is skipped.
+ *----------
+ */
+static double
+BprRunBatch(MfTrain *t, int64 first, int n, double *theta,
+			OptimizerState *optimizer, double lr)
+{
+	int			k = t->k;
+	int64		bias_slot = (int64) t->n_users + t->n_items;
+	double		loss = 0.0;
+
+	for (int64 r = first; r < first + n; r++)
+	{
+		int32		u = t->u[r];
+		int32		i = t->i[r];
+		double	   *p = theta + t->off_P + (int64) u * k;
+		double	   *qi = theta + t->off_Q + (int64) i * k;
+
+		for (int neg = 0; neg < t->negatives; neg++)
+		{
+			int32		j = SampleNegative(t, u, &t->rng);
+			double	   *qj;
+			double		x;
+			double		sg;
+			double		g;
+
+			if (j < 0)
+				break;
+			qj = theta + t->off_Q + (int64) j * k;
+			x = Predict(t, theta, u, i) - Predict(t, theta, u, j);
+			loss += SoftplusNeg(x);
+			sg = LrmlSigmoid(-x);
+			if (t->biases)
+			{
+				g = -sg + t->reg_bias * theta[t->n_users + i];
+				OptimizerSparseStep(optimizer, bias_slot + t->n_users + i,
+									&theta[t->n_users + i], &g, 1, lr);
+				g = sg + t->reg_bias * theta[t->n_users + j];
+				OptimizerSparseStep(optimizer, bias_slot + t->n_users + j,
+									&theta[t->n_users + j], &g, 1, lr);
+			}
+			/* g(p_u) = -s q_i + s q_j + reg p_u, in two passes */
+			LinalgAxpby(t->gp, -sg, qi, t->reg, p, k);
+			for (int f = 0; f < k; f++)
+				t->gp[f] += sg * qj[f];
+			LinalgAxpby(t->gq, -sg, p, t->reg, qi, k);
+			OptimizerSparseStep(optimizer, t->n_users + i, qi, t->gq, k, lr);
+			LinalgAxpby(t->gq, sg, p, t->reg, qj, k);
+			OptimizerSparseStep(optimizer, t->n_users + j, qj, t->gq, k, lr);
+			OptimizerSparseStep(optimizer, u, p, t->gp, k, lr);
+		}
+	}
+	optimizer->t += n;
+	return loss / n;
 }
 
 /*----------
@@ -140,6 +284,8 @@ MfRunBatch(void *arg, int64 first, int n, double *theta,
 	int64		bias_slot = (int64) t->n_users + t->n_items;
 	double		loss = 0.0;
 
+	if (t->bpr)
+		return BprRunBatch(t, first, n, theta, optimizer, lr);
 	for (int64 r = first; r < first + n; r++)
 	{
 		int32		u = t->u[r];
@@ -180,13 +326,37 @@ MfBatchGradient(void *arg, int64 first, int n, const double *theta,
 }
 
 /*
- * Validation loss (MSE) and metric (RMSE) of the clipped predictions.
+ * Validation loss (MSE) and metric (RMSE) of the clipped predictions; for
+ * bpr, the mean BPR loss and the AUC over the validation positives, each
+ * against its fixed negative (ties count one half).
  */
 static void
 MfValidate(void *arg, const double *theta, double *loss, double *metric)
 {
 	MfTrain    *t = (MfTrain *) arg;
 	double		sum = 0.0;
+
+	if (t->bpr)
+	{
+		double		right = 0.0;
+		int64		n = 0;
+
+		for (int64 r = t->n_train; r < t->n_train + t->n_valid; r++)
+		{
+			double		x;
+
+			if (t->valid_neg[r - t->n_train] < 0)
+				continue;
+			x = Predict(t, theta, t->u[r], t->i[r]) -
+				Predict(t, theta, t->u[r], t->valid_neg[r - t->n_train]);
+			sum += SoftplusNeg(x);
+			right += x > 0 ? 1.0 : (x == 0 ? 0.5 : 0.0);
+			n++;
+		}
+		*loss = n > 0 ? sum / n : get_float8_nan();
+		*metric = n > 0 ? right / n : get_float8_nan();
+		return;
+	}
 
 	for (int64 r = t->n_train; r < t->n_train + t->n_valid; r++)
 	{
@@ -212,7 +382,8 @@ SplitRatings(RatingData *data, double fraction, uint64 seed)
 	int64	   *order = palloc_extended(sizeof(int64) * n, MCXT_ALLOC_HUGE);
 	int32	   *u = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
 	int32	   *i = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	double	   *r = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	double	   *r = data->r ? palloc_extended(sizeof(double) * n,
+											  MCXT_ALLOC_HUGE) : NULL;
 	pg_prng_state rng;
 
 	pg_prng_seed(&rng, seed);
@@ -225,11 +396,13 @@ SplitRatings(RatingData *data, double fraction, uint64 seed)
 	{
 		u[x] = data->u[order[x]];
 		i[x] = data->i[order[x]];
-		r[x] = data->r[order[x]];
+		if (r)
+			r[x] = data->r[order[x]];
 	}
 	pfree(data->u);
 	pfree(data->i);
-	pfree(data->r);
+	if (data->r)
+		pfree(data->r);
 	pfree(order);
 	data->u = u;
 	data->i = i;
@@ -291,47 +464,66 @@ CompareInt32(const void *a, const void *b)
 }
 
 /*
- * Build the seen sets of the model from every row read (validation rows
- * included): per user, its distinct items in increasing order.
+ * Build per-user item sets from rows (u[r], i[r]), r < n: *start gets
+ * n_users + 1 offsets into *items, each user's distinct items in
+ * increasing order.
  */
 static void
-BuildSeen(MfModel *m, const RatingData *data)
+BuildUserSets(int32 n_users, const int32 *u_of, const int32 *i_of, int64 n,
+			  int64 **start_out, int32 **items_out)
 {
-	int32		n_users = m->users.n;
 	int64	   *fill = palloc0(sizeof(int64) * (n_users + 1));
+	int64	   *start = palloc_extended(sizeof(int64) * (n_users + 1),
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	int32	   *items = palloc_extended(sizeof(int32) * Max(n, 1),
+										MCXT_ALLOC_HUGE);
 	int64		kept = 0;
 
-	m->seen_start = palloc_extended(sizeof(int64) * (n_users + 1),
-									MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	m->seen_items = palloc_extended(sizeof(int32) * Max(data->n, 1),
-									MCXT_ALLOC_HUGE);
-	for (int64 r = 0; r < data->n; r++)
-		m->seen_start[data->u[r] + 1]++;
+	for (int64 r = 0; r < n; r++)
+		start[u_of[r] + 1]++;
 	for (int32 u = 0; u < n_users; u++)
-		m->seen_start[u + 1] += m->seen_start[u];
-	for (int64 r = 0; r < data->n; r++)
-	{
-		int32		u = data->u[r];
+		start[u + 1] += start[u];
+	for (int64 r = 0; r < n; r++)
+		items[start[u_of[r]] + fill[u_of[r]]++] = i_of[r];
 
-		m->seen_items[m->seen_start[u] + fill[u]++] = data->i[r];
-	}
-
-	/* sort each user's items and drop repeated ratings of one item */
+	/* sort each user's items and drop repeated rows of one item */
 	for (int32 u = 0; u < n_users; u++)
 	{
-		int64		start = m->seen_start[u];
-		int64		end = m->seen_start[u + 1];
+		int64		first = start[u];
+		int64		end = start[u + 1];
 
 		CHECK_FOR_INTERRUPTS();
-		qsort(m->seen_items + start, end - start, sizeof(int32),
-			  CompareInt32);
-		m->seen_start[u] = kept;
-		for (int64 s = start; s < end; s++)
-			if (s == start || m->seen_items[s] != m->seen_items[s - 1])
-				m->seen_items[kept++] = m->seen_items[s];
+		qsort(items + first, end - first, sizeof(int32), CompareInt32);
+		start[u] = kept;
+		for (int64 s = first; s < end; s++)
+			if (s == first || items[s] != items[s - 1])
+				items[kept++] = items[s];
 	}
-	m->seen_start[n_users] = kept;
+	start[n_users] = kept;
 	pfree(fill);
+	*start_out = start;
+	*items_out = items;
+}
+
+/*
+ * Keep only the rows rated at or above threshold (bpr's positives),
+ * in order.
+ */
+static void
+KeepPositives(RatingData *data, double threshold)
+{
+	int64		kept = 0;
+
+	for (int64 r = 0; r < data->n; r++)
+	{
+		if (!(data->r[r] >= threshold))
+			continue;
+		data->u[kept] = data->u[r];
+		data->i[kept] = data->i[r];
+		data->r[kept] = data->r[r];
+		kept++;
+	}
+	data->n = kept;
 }
 
 /*
@@ -346,12 +538,13 @@ FillModel(MfModel *m, const MfTrain *t, const double *theta)
 
 	m->user_bias = palloc_extended(sizeof(double) * t->n_users,
 								   MCXT_ALLOC_HUGE);
+	/* bpr has no user bias */
 	m->item_bias = palloc_extended(sizeof(double) * t->n_items,
 								   MCXT_ALLOC_HUGE);
 	m->P = palloc_extended(sizeof(float) * n_p, MCXT_ALLOC_HUGE);
 	m->Q = palloc_extended(sizeof(float) * n_q, MCXT_ALLOC_HUGE);
 	for (int32 u = 0; u < t->n_users; u++)
-		m->user_bias[u] = t->biases ? theta[u] : 0.0;
+		m->user_bias[u] = t->biases && !t->bpr ? theta[u] : 0.0;
 	for (int32 i = 0; i < t->n_items; i++)
 		m->item_bias[i] = t->biases ? theta[t->n_users + i] : 0.0;
 	for (int64 x = 0; x < n_p; x++)
@@ -418,21 +611,49 @@ BuildMetrics(const RatingData *data, const MfTrain *t, const MfModel *m,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"rows\": " INT64_FORMAT, data->n);
+	appendStringInfo(&buf, "{\"rows\": " INT64_FORMAT, data->n_read);
 	appendStringInfo(&buf, ", \"rows_null\": " INT64_FORMAT, data->n_null);
 	appendStringInfo(&buf, ", \"train_rows\": " INT64_FORMAT, t->n_train);
 	appendStringInfo(&buf, ", \"valid_rows\": " INT64_FORMAT, t->n_valid);
 	appendStringInfo(&buf, ", \"users\": %d, \"items\": %d", t->n_users,
 					 t->n_items);
 	appendStringInfo(&buf, ", \"epochs\": %d", last->epoch + 1);
-	JsonNumber(&buf, "global_mean", m->mu);
 	JsonNumber(&buf, "train_loss", last->train_loss);
-	JsonNumber(&buf, "train_rmse", TrainRmse(m, t));
 	JsonNumber(&buf, "valid_loss", last->valid_loss);
-	JsonNumber(&buf, "valid_rmse", last->valid_metric);
+	if (t->bpr)
+	{
+		appendStringInfo(&buf, ", \"positives\": " INT64_FORMAT, data->n);
+		JsonNumber(&buf, "valid_auc", last->valid_metric);
+	}
+	else
+	{
+		JsonNumber(&buf, "global_mean", m->mu);
+		JsonNumber(&buf, "train_rmse", TrainRmse(m, t));
+		JsonNumber(&buf, "valid_rmse", last->valid_metric);
+	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(buf.data)));
+}
+
+/*
+ * Set up bpr's sampling: every user's positives (training and validation
+ * rows, so that neither is drawn as a negative), the generator of the
+ * training negatives, and one fixed negative per validation row.
+ */
+static void
+SetupBpr(MfTrain *t, uint64 seed)
+{
+	int64		n = t->n_train + t->n_valid;
+	pg_prng_state rng;
+
+	BuildUserSets(t->n_users, t->u, t->i, n, &t->pos_start, &t->pos_items);
+	pg_prng_seed(&t->rng, seed ^ UINT64CONST(0x627072));
+	pg_prng_seed(&rng, seed ^ UINT64CONST(0x76616c));
+	t->valid_neg = palloc_extended(sizeof(int32) * Max(t->n_valid, 1),
+								   MCXT_ALLOC_HUGE);
+	for (int64 r = 0; r < t->n_valid; r++)
+		t->valid_neg[r] = SampleNegative(t, t->u[t->n_train + r], &rng);
 }
 
 /*
@@ -456,19 +677,33 @@ SetupTrain(MfTrain *t, RatingData *data, int64 n_valid,
 	t->reg = opts->reg;
 	t->reg_bias = opts->reg_bias;
 	t->biases = opts->biases;
-	t->r_min = get_float8_infinity();
-	t->r_max = -get_float8_infinity();
-	for (int64 r = 0; r < t->n_train; r++)
+	t->bpr = (opts->model == MODEL_BPR);
+	t->negatives = opts->negatives;
+	if (t->bpr)
 	{
-		sum += t->r[r];
-		t->r_min = Min(t->r_min, t->r[r]);
-		t->r_max = Max(t->r_max, t->r[r]);
+		/* scores of a ranking: no mean, no clipping */
+		t->mu = 0.0;
+		t->r_min = -DBL_MAX;
+		t->r_max = DBL_MAX;
 	}
-	t->mu = sum / t->n_train;
+	else
+	{
+		t->r_min = get_float8_infinity();
+		t->r_max = -get_float8_infinity();
+		for (int64 r = 0; r < t->n_train; r++)
+		{
+			sum += t->r[r];
+			t->r_min = Min(t->r_min, t->r[r]);
+			t->r_max = Max(t->r_max, t->r[r]);
+		}
+		t->mu = sum / t->n_train;
+	}
 	t->off_P = (int64) t->n_users + t->n_items;
 	t->off_Q = t->off_P + (int64) t->n_users * t->k;
 	t->gp = palloc(sizeof(double) * t->k);
 	t->gq = palloc(sizeof(double) * t->k);
+	if (t->bpr)
+		SetupBpr(t, (uint64) opts->seed);
 }
 
 /*
@@ -494,6 +729,32 @@ CheckModelSize(const MfTrain *t, int64 *n_slots)
 	DatasetCheckMemory(add_size(mul_size(n_params, 3 * sizeof(double)),
 								mul_size(*n_slots, 3 * sizeof(double))));
 	return (int) n_params;
+}
+
+/*
+ * Check the rating column against the model: mf needs ratings; bpr takes
+ * interaction rows, or ratings with a positive_threshold.
+ */
+static void
+CheckRatingColumn(const TrainOptions *opts, const char *rating_col)
+{
+	bool		threshold = !isnan(opts->positive_threshold);
+
+	if (opts->model == MODEL_MF && rating_col == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model \"mf\" needs a rating column"),
+				 errhint("Pass the column of the ratings as rating_col, or use \"model\": \"bpr\" for interaction rows.")));
+	if (opts->model == MODEL_BPR && rating_col != NULL && !threshold)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"bpr\" needs option \"positive_threshold\" with a rating column"),
+				 errhint("Set \"positive_threshold\" to the least rating that counts as a positive, or pass rating_col as NULL to treat every row as one.")));
+	if (opts->model == MODEL_BPR && rating_col == NULL && threshold)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"positive_threshold\" needs a rating column"),
+				 errhint("Pass the column of the ratings as rating_col.")));
 }
 
 /*
@@ -533,12 +794,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 
 	/* 1. */
 	OptionsParseRecommender(TrainOptionsArg(fcinfo, 5), &opts);
-	if (rating_col == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model \"%s\" needs a rating column",
-						ModelKindName(opts.model)),
-				 errhint("Pass the column of the ratings as rating_col.")));
+	CheckRatingColumn(&opts, rating_col);
 	TrainCheckStorable(name);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -550,6 +806,10 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	m = palloc0(sizeof(MfModel));
 	data = RatingsLoad(relation, user_col, item_col, rating_col, &m->users,
 					   &m->items, true, InvalidOid);
+	BuildUserSets(m->users.n, data->u, data->i, data->n, &m->seen_start,
+				  &m->seen_items);
+	if (opts.model == MODEL_BPR && rating_col != NULL)
+		KeepPositives(data, opts.positive_threshold);
 	n_valid = SplitRatings(data, opts.validation_fraction,
 						   (uint64) opts.seed);
 	if (data->n - n_valid < 1)
@@ -557,6 +817,9 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has too few rows to train on",
 						relation),
+				 opts.model == MODEL_BPR && rating_col != NULL ?
+				 errdetail("Rows with a NULL value are skipped, and only ratings at or above \"positive_threshold\" are positives; " INT64_FORMAT " rows remain.",
+						   data->n) :
 				 errdetail("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
 						   data->n),
 				 errhint("Lower \"validation_fraction\" or add rows.")));
@@ -569,6 +832,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	m->user_col = user_col;
 	m->item_col = item_col;
 	m->rating_col = rating_col;
+	m->positive_threshold = opts.positive_threshold;
 	SetupTrain(&t, data, n_valid, &opts, m);
 	m->mu = t.mu;
 	m->r_min = t.r_min;
@@ -592,7 +856,6 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 
 	/* 4. */
 	FillModel(m, &t, theta);
-	BuildSeen(m, data);
 	model = palloc0(sizeof(LrmlModel));
 	model->kind = opts.model;
 	model->label = rating_col;

@@ -37,7 +37,10 @@ typedef struct IdMap
  *
  *	  r_hat(u, i) = mu + b_u[u] + b_i[i] + P[u] . Q[i]
  *
- * (b_u and b_i are 0 with "biases": false).  P and Q are row-major,
+ * (b_u and b_i are 0 with "biases": false).  A bpr model ranks with
+ * b_i + P[u] . Q[i]: its mu and b_u are 0 and its scores are not ratings,
+ * so they are not clipped (r_min and r_max are -DBL_MAX and DBL_MAX).
+ * P and Q are row-major,
  * n x k.  Users and items seen only in validation rows have zero biases
  * and factors.  The seen items of user u (all of u's rows in the training
  * relation, validation rows included) are seen_items[seen_start[u] ..
@@ -55,6 +58,7 @@ typedef struct MfModel
 	char	   *user_col;
 	char	   *item_col;
 	char	   *rating_col;		/* NULL for interaction rows */
+	double		positive_threshold; /* bpr: least positive rating, or NaN */
 	IdMap		users;
 	IdMap		items;
 	double	   *user_bias;
@@ -81,6 +85,7 @@ typedef struct RatingData
 	int32	   *i;
 	double	   *r;
 	int64		n_null;			/* rows skipped for a NULL value */
+	int64		n_read;			/* rows read without a NULL value */
 } RatingData;
 
 /* ratings.c */

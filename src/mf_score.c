@@ -678,6 +678,13 @@ MfEvaluate(FunctionCallInfo fcinfo, const StoredModel *stored,
 	/* interaction rows have no rating column */
 	has_rating = rating_col != NULL &&
 		RatingsHasColumn(relation, rating_col);
+	/* a bpr model ranks: by default its own positives are the relevant */
+	if (m->kind == MODEL_BPR && has_rating && !eo.has_threshold &&
+		!isnan(m->positive_threshold))
+	{
+		eo.has_threshold = true;
+		eo.threshold = m->positive_threshold;
+	}
 	data = RatingsLoad(relation, m->user_col, m->item_col,
 					   has_rating ? rating_col : NULL, &users, &items, false,
 					   m->id_typid);
@@ -693,7 +700,7 @@ MfEvaluate(FunctionCallInfo fcinfo, const StoredModel *stored,
 				 errdetail("Relation \"%s\" has no column \"%s\".", relation,
 						   rating_col ? rating_col : "rating")));
 
-	if (has_rating)
+	if (has_rating && m->kind == MODEL_MF)
 	{
 		double		se = 0.0;
 		double		ae = 0.0;
@@ -710,7 +717,7 @@ MfEvaluate(FunctionCallInfo fcinfo, const StoredModel *stored,
 		Emit(fcinfo, "mae", data->n ? ae / data->n : get_float8_nan());
 		Emit(fcinfo, "rows", (double) data->n);
 	}
-	if (!has_rating || eo.has_threshold)
+	if (!has_rating || eo.has_threshold || m->kind == MODEL_BPR)
 		RankingMetrics(fcinfo, m, data, &eo);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -16,6 +16,7 @@
  *		float8	mu, r_min, r_max
  *		text	user_col, item_col, rating_col (int32 length, -1 for NULL,
  *				then the bytes)
+ *		bpr only: int32 has a positive threshold (0 or 1), float8 it
  *		int32	n_users, n_items
  *		per user, then per item: the id (int64, or text as above),
  *				float8 bias, k float4 factors
@@ -38,6 +39,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 
@@ -162,6 +164,12 @@ MfPayloadWrite(StringInfo buf, const MfModel *m)
 	MfWriteText(buf, m->user_col);
 	MfWriteText(buf, m->item_col);
 	MfWriteText(buf, m->rating_col);
+	if (m->kind == MODEL_BPR)
+	{
+		pq_sendint32(buf, isnan(m->positive_threshold) ? 0 : 1);
+		pq_sendfloat8(buf, isnan(m->positive_threshold) ? 0.0 :
+					  m->positive_threshold);
+	}
 	pq_sendint32(buf, n_users);
 	pq_sendint32(buf, m->items.n);
 	WriteSide(buf, &m->users, m->user_bias, m->P, m->k);
@@ -247,6 +255,15 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 	m->user_col = MfText(&r, false);
 	m->item_col = MfText(&r, false);
 	m->rating_col = MfText(&r, true);
+	m->positive_threshold = get_float8_nan();
+	if (kind == MODEL_BPR)
+	{
+		bool		has = MfInt32(&r) != 0;
+		double		threshold = MfFloat8(&r);
+
+		if (has)
+			m->positive_threshold = threshold;
+	}
 	n_users = MfInt32(&r);
 	n_items = MfInt32(&r);
 	if (n_users < 1 || n_items < 1)

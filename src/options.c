@@ -257,10 +257,10 @@ static const OptionSpec option_specs[] = {
 	{"reg_bias", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
 	FIELD(reg_bias)},
 	{"biases", true, BOOLEAN_RULE, FOR_MODELS("mf", "bpr"), FIELD(biases)},
-	{"negatives", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("bpr"),
-	NO_FIELD},
-	{"positive_threshold", false, NUMBER_RULE(RANGE_ANY, 0, 0),
-	FOR_MODELS("bpr"), NO_FIELD},
+	{"negatives", true, INTEGER_RULE(RANGE_GE_LE, 1, 1000),
+	FOR_MODELS("bpr"), FIELD(negatives)},
+	{"positive_threshold", true, NUMBER_RULE(RANGE_ANY, 0, 0),
+	FOR_MODELS("bpr"), FIELD(positive_threshold)},
 	/* the range test's own: lrml.train and lrml.schedule refuse them */
 	{"start_lr", true, NUMBER_RULE(RANGE_GT, 0, 0), FOR_LR_FIND,
 	FIELD(start_lr)},
@@ -404,6 +404,8 @@ ModelFromName(const char *name, ModelKind *kind)
 		*kind = MODEL_LINEAR;
 	else if (strcmp(name, "mf") == 0)
 		*kind = MODEL_MF;
+	else if (strcmp(name, "bpr") == 0)
+		*kind = MODEL_BPR;
 	else
 		return false;
 	return true;
@@ -940,14 +942,18 @@ VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
 static void
 RecommenderDefaults(TrainOptions *opts)
 {
+	bool		bpr = (opts->model == MODEL_BPR);
+
 	opts->optimizer.kind = OPTIMIZER_SGD;
 	SetSchedule(&opts->schedule, "cosine");
-	opts->schedule.base_lr = LRML_MF_DEFAULT_LR;
-	opts->epochs = LRML_MF_DEFAULT_EPOCHS;
+	opts->schedule.base_lr = bpr ? LRML_BPR_DEFAULT_LR : LRML_MF_DEFAULT_LR;
+	opts->epochs = bpr ? LRML_BPR_DEFAULT_EPOCHS : LRML_MF_DEFAULT_EPOCHS;
 	opts->validation_fraction = LRML_MF_DEFAULT_VALIDATION;
+	opts->factors = bpr ? LRML_BPR_DEFAULT_FACTORS : LRML_MF_DEFAULT_FACTORS;
+	opts->reg = bpr ? LRML_BPR_DEFAULT_REG : LRML_MF_DEFAULT_REG;
 }
 
-/* model: "logistic", "linear" or "mf"; a recommender sets its defaults. */
+/* model: "logistic", "linear", "mf" or "bpr"; a recommender sets its defaults. */
 static void
 ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
@@ -1884,7 +1890,7 @@ CheckFamily(const TrainOptions *opts, bool lr_find, bool recommender)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lrml.train_recommender cannot train a \"%s\" model",
 						ModelKindName(opts->model)),
-				 errhint("Valid models for recommenders are \"mf\".  Train classifiers with lrml.train.")));
+				 errhint("Valid models for recommenders are \"mf\" and \"bpr\".  Train classifiers with lrml.train.")));
 	if (lr_find && MODEL_IS_RECOMMENDER(opts->model))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -2225,6 +2231,10 @@ OptionsToJsonb(const TrainOptions *opts)
 			continue;
 		if (spec->offset == offsetof(TrainOptions, schedule.warmup_steps) &&
 			opts->schedule.warmup_steps == 0)
+			continue;
+		/* and a positive threshold */
+		if (spec->offset == offsetof(TrainOptions, positive_threshold) &&
+			isnan(opts->positive_threshold))
 			continue;
 		/* so is a scaling of the rate */
 		if ((spec->parse == ParseLrScaling ||

@@ -500,5 +500,6 @@ RatingsLoad(const char *relation, const char *user_col, const char *item_col,
 	MemoryContextDelete(batch_cxt);
 	DatasetCheckMemory(add_size(mul_size(data->n, row_bytes),
 								users->text_bytes + items->text_bytes));
+	data->n_read = data->n;
 	return data;
 }
