@@ -142,7 +142,7 @@ Worse(const ScoredItem *a, const ScoredItem *b)
 	return a->score < b->score || (a->score == b->score && a->idx > b->idx);
 }
 
-/* Restore the heap property below position pos of a min-heap (worst on top). */
+/* Restore the min-heap (worst on top) below position pos. */
 static void
 SiftDown(ScoredItem *heap, int n, int pos)
 {
@@ -417,14 +417,17 @@ typedef struct EvalOptions
 static double
 EvalNumber(const char *key, JsonbValue *v)
 {
+	Datum		d;
+
 	if (v->type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" must be a number", key),
 				 errdetail("The value given was %s.",
 						   OptionsDescribeValue(v))));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-											  NumericGetDatum(v->val.numeric)));
+	d = DirectFunctionCall1(numeric_float8_no_overflow,
+							NumericGetDatum(v->val.numeric));
+	return DatumGetFloat8(d);
 }
 
 /*

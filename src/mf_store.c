@@ -78,7 +78,7 @@ static void
 MfNeed(MfReader *r, int64 n)
 {
 	if (n < 0 || n > (int64) (r->buf->len - r->buf->cursor))
-		MfCorrupt(r, "The recommender payload is shorter than its header says.");
+		MfCorrupt(r, "The recommender payload ends early.");
 }
 
 static int32
@@ -349,6 +349,7 @@ InsertSideRows(int64 model_id, const char *side, const IdMap *map,
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum	   *biases = palloc(sizeof(Datum) * n);
 	Datum	   *factors = palloc(sizeof(Datum) * (int64) n * k);
+	char	   *sql;
 	int			ret;
 
 	for (int32 x = 0; x < n; x++)
@@ -368,15 +369,14 @@ InsertSideRows(int64 model_id, const char *side, const IdMap *map,
 											  TYPALIGN_DOUBLE));
 	args[4] = PointerGetDatum(construct_array(factors, n * k, FLOAT4OID, 4,
 											  true, TYPALIGN_INT));
-	ret = SPI_execute_with_args(psprintf("INSERT INTO lrml.factors"
-										 " (model_id, side, id, bias, factors)"
-										 " SELECT $1, $2, f.id, f.bias,"
-										 " $5[(f.o - 1) * %d + 1 : f.o * %d]"
-										 " FROM ROWS FROM (pg_catalog.unnest($3),"
-										 " pg_catalog.unnest($4))"
-										 " WITH ORDINALITY AS f (id, bias, o)",
-										 k, k),
-								5, argtypes, args, NULL, false, 0);
+	sql = psprintf("INSERT INTO lrml.factors"
+				   " (model_id, side, id, bias, factors)"
+				   " SELECT $1, $2, f.id, f.bias,"
+				   " $5[(f.o - 1) * %d + 1 : f.o * %d]"
+				   " FROM ROWS FROM (pg_catalog.unnest($3),"
+				   " pg_catalog.unnest($4))"
+				   " WITH ORDINALITY AS f (id, bias, o)", k, k);
+	ret = SPI_execute_with_args(sql, 5, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert recommender factors: %s",
 			 SPI_result_code_string(ret));

@@ -953,7 +953,7 @@ RecommenderDefaults(TrainOptions *opts)
 	opts->reg = bpr ? LRML_BPR_DEFAULT_REG : LRML_MF_DEFAULT_REG;
 }
 
-/* model: "logistic", "linear", "mf" or "bpr"; a recommender sets its defaults. */
+/* model: "logistic", "linear", "mf" or "bpr"; recommenders set defaults. */
 static void
 ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
