@@ -109,6 +109,40 @@ FROM lrml.factors a JOIN lrml.models ma ON ma.id = a.model_id,
      lrml.factors b JOIN lrml.models mb ON mb.id = b.model_id
 WHERE ma.name = 'trec' AND ma.version = 1 AND mb.name = 'trec' AND mb.version = 2
   AND a.side = 'item' AND b.side = 'item' AND a.id = b.id ORDER BY a.id;
+-- a validation split gives the curve its validation RMSE, and early
+-- stopping, plateau and the best epoch work as for classifiers
+CREATE TABLE noisy AS
+SELECT g % 10 AS u, (g / 10) % 8 AS i, (1 + (g * 7919 % 13) % 5)::float8 AS r
+FROM generate_series(1, 400) g;
+CREATE TABLE split_curve AS
+SELECT * FROM lrml.train_recommender('split', 'noisy', 'u', 'i', 'r',
+  options => '{"factors": 10, "epochs": 40, "learning_rate": 0.05, "reg": 0, "validation_fraction": 0.25,
+               "schedule": {"name": "plateau", "patience": 1, "factor": 0.5},
+               "early_stopping": {"patience": 4}, "seed": 5}');
+SELECT epoch, round(lr::numeric, 4) AS lr, round(valid_loss::numeric, 4) AS valid_loss,
+       abs(valid_metric - sqrt(valid_loss)) < 1e-12 AS metric_is_rmse, event
+FROM split_curve ORDER BY epoch;
+SELECT (metrics->>'valid_rows')::int AS valid_rows, (metrics->>'train_rows')::int AS train_rows
+FROM lrml.models WHERE name = 'split';
+-- validation rows count as seen: each of 10 users rated each of 8 items
+-- once, a quarter of the rows validate, and nothing is left to recommend
+SELECT count(*) FROM lrml.train_recommender('split_seen',
+  'SELECT g % 10 AS u, g / 10 AS i, (1 + g % 5)::float8 AS r FROM generate_series(0, 79) g',
+  'u', 'i', 'r', options => '{"factors": 2, "epochs": 2, "validation_fraction": 0.25}');
+SELECT count(*) AS recommended
+FROM generate_series(0, 9) u, LATERAL lrml.recommend('split_seen', u, 10) r;
+SELECT count(*) AS without_exclusion
+FROM generate_series(0, 9) u, LATERAL lrml.recommend('split_seen', u, 10, false) r;
+-- lrml.factors: another role may read but not write
+CREATE ROLE regress_lrml_mallory;
+SET ROLE regress_lrml_mallory;
+SELECT count(*) > 0 AS can_read FROM lrml.factors;
+DELETE FROM lrml.factors;
+INSERT INTO lrml.factors SELECT model_id, side, id || 'x', bias, factors FROM lrml.factors;
+UPDATE lrml.factors SET bias = 0;
+RESET ROLE;
+DROP ROLE regress_lrml_mallory;
+SELECT count(*) FILTER (WHERE bias <> 0) > 0 AS unchanged FROM lrml.factors;
 -- bigint ids come back as bigint
 CREATE TABLE big_ids AS
 SELECT (g % 4) + 5000000000 AS u, (g % 3)::bigint AS i, (g % 5)::float8 AS r
@@ -201,5 +235,5 @@ SELECT count(*) FROM lrml.recommend('cold', NULL::int);
 
 SELECT lrml.drop_model(name) FROM lrml.model_names ORDER BY name;
 SELECT count(*) FROM lrml.factors;
-DROP TABLE clicks, ratings, big_ratings, big_curve, small_curve, text_ratings, big_ids,
+DROP TABLE clicks, noisy, split_curve, ratings, big_ratings, big_curve, small_curve, text_ratings, big_ids,
   mixed, odd_ids, nan_ratings, null_ratings, lin;

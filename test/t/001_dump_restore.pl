@@ -1,5 +1,6 @@
 # Stored models survive a server restart and a pg_dump / pg_restore round
-# trip: versions, the deployed pin, the training log and the id sequence.
+# trip: versions, the deployed pin, the training log and the id sequence,
+# and a recommender with its lrml.factors rows.
 use strict;
 use warnings;
 
@@ -23,7 +24,15 @@ CREATE TABLE churn AS
 SELECT count(*) FROM lrml.train('m', 'churn', 'y', ARRAY['a', 'b'], '{"epochs": 5}');
 SELECT count(*) FROM lrml.train('m', 'churn', 'y', ARRAY['a', 'b'], '{"epochs": 7}');
 SELECT lrml.deploy('m', 1);
+CREATE TABLE ratings AS
+  SELECT g % 9 AS u, g % 7 AS i, (1 + g % 5)::float8 AS r
+  FROM generate_series(1, 200) g;
+SELECT count(*) FROM lrml.train_recommender('rec', 'ratings', 'u', 'i', 'r',
+  options => '{"factors": 4, "epochs": 5}');
 });
+my $recs = "SELECT string_agg(item_id || ':' || score, ',' ORDER BY rank)"
+  . " FROM lrml.recommend('rec', 3, 3, false)";
+my $recs_before = $node->safe_psql('src', $recs);
 
 my $score = "SELECT lrml.predict('m', ARRAY[0.3, 0.6])::text";
 my $before = $node->safe_psql('src', $score);
@@ -43,10 +52,14 @@ $node->command_ok([ 'pg_restore', '-d', $node->connstr('dst'), $dump ],
 
 is($node->safe_psql('dst', $score), $before,
 	'the restored deployed version scores the same');
+is($node->safe_psql('dst', $recs), $recs_before,
+	'the restored recommender recommends the same');
+is($node->safe_psql('dst', 'SELECT count(*) FROM lrml.factors'),
+	'16', 'the factors of the recommender are restored');
 is($node->safe_psql('dst', "SELECT count(*) FROM lrml.models WHERE name = 'm'"),
 	'2', 'both versions are restored');
 is($node->safe_psql('dst', 'SELECT count(*) FROM lrml.training_log'),
-	'12', 'the training log is restored');
+	'17', 'the training log (12 + 5 epochs) is restored');
 is( $node->safe_psql(
 		'dst', "SELECT deployed_version FROM lrml.model_names WHERE name = 'm'"),
 	'1',
