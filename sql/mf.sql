@@ -150,6 +150,20 @@ FROM generate_series(1, 30) g;
 SELECT count(*) FROM lrml.train_recommender('bigid', 'big_ids', 'u', 'i', 'r',
   options => '{"factors": 2, "epochs": 3}');
 SELECT pg_typeof(item_id), count(*) FROM lrml.recommend('bigid', 5000000001::bigint, 2, false) GROUP BY 1;
+-- "biases": false learns no biases: r_hat = mu + p . q
+SELECT count(*) FROM lrml.train_recommender('nobias', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"factors": 2, "epochs": 5, "biases": false}');
+SELECT bool_and(f.bias = 0) AS zero_biases, round(lrml.predict_rating('nobias', 99, 101)::numeric, 10) AS mu
+FROM lrml.factors f JOIN lrml.models m ON m.id = f.model_id WHERE m.name = 'nobias';
+-- smallint and varchar ids; a step of the schedule is a block of 128 ratings
+SELECT count(*), bool_and(lr > 0) FROM lrml.train_recommender('small',
+  'SELECT user_id::int2 AS u, item_id::int2 AS i, rating FROM ratings', 'u', 'i', 'rating',
+  options => '{"factors": 2, "epochs": 3, "schedule_unit": "step", "warmup_steps": 2}');
+SELECT pg_typeof(item_id), item_id FROM lrml.recommend('small', 2::int2, 1);
+SELECT count(*) FROM lrml.train_recommender('vc',
+  'SELECT user_id::varchar AS u, item_id::varchar(10) AS i, rating FROM ratings', 'u', 'i', 'rating',
+  options => '{"factors": 2, "epochs": 3}');
+SELECT pg_typeof(item_id), item_id FROM lrml.recommend('vc', '2'::varchar, 1);
 -- evaluate on rating rows: rmse, mae; on interaction rows: ranking metrics
 SELECT metric, round(value::numeric, 4) FROM lrml.evaluate('cold', 'ratings') ORDER BY metric;
 -- user 1 has not seen only 103: one hit in two places; no negatives, so no auc

@@ -70,6 +70,9 @@
 
 PG_FUNCTION_INFO_V1(lrml_train_recommender);
 
+/* Rows between interrupt checks in the loops over all ratings */
+#define MF_INTERRUPT_MASK 0xFFFF
+
 /* Ratings per block of the training loop (one "step" of a schedule) */
 #define MF_BLOCK_ROWS 128
 
@@ -380,6 +383,8 @@ MfValidate(void *arg, const double *theta, double *loss, double *metric)
 		{
 			double		x;
 
+			if ((r & MF_INTERRUPT_MASK) == 0)
+				CHECK_FOR_INTERRUPTS();
 			if (t->valid_neg[r - t->n_train] < 0)
 				continue;
 			x = Predict(t, theta, t->u[r], t->i[r]) -
@@ -398,6 +403,8 @@ MfValidate(void *arg, const double *theta, double *loss, double *metric)
 		double		e = t->r[r] - Clip(t, Predict(t, theta, t->u[r],
 												   t->i[r]));
 
+		if ((r & MF_INTERRUPT_MASK) == 0)
+			CHECK_FOR_INTERRUPTS();
 		sum += e * e;
 	}
 	*loss = t->n_valid > 0 ? sum / t->n_valid : get_float8_nan();
@@ -429,6 +436,8 @@ SplitRatings(RatingData *data, double fraction, uint64 seed)
 	/* the last n_valid of the shuffled order validate */
 	for (int64 x = 0; x < n; x++)
 	{
+		if ((x & MF_INTERRUPT_MASK) == 0)
+			CHECK_FOR_INTERRUPTS();
 		u[x] = data->u[order[x]];
 		i[x] = data->i[order[x]];
 		if (r)
@@ -489,6 +498,7 @@ InitTheta(const MfTrain *t, int64 n_params, uint64 seed)
 	return theta;
 }
 
+/* qsort order of int32 values: increasing. */
 static int
 CompareInt32(const void *a, const void *b)
 {
@@ -616,11 +626,15 @@ TrainRmse(const MfModel *m, const MfTrain *t)
 	{
 		int32		u = t->u[r];
 		int32		i = t->i[r];
-		double		z = m->mu + m->user_bias[u] + m->item_bias[i] +
+		double		z;
+		double		e;
+
+		if ((r & MF_INTERRUPT_MASK) == 0)
+			CHECK_FOR_INTERRUPTS();
+		z = m->mu + m->user_bias[u] + m->item_bias[i] +
 			LinalgDotF4(m->P + (int64) u * m->k, m->Q + (int64) i * m->k,
 						m->k);
-		double		e = t->r[r] - Clip(t, z);
-
+		e = t->r[r] - Clip(t, z);
 		sum += e * e;
 	}
 	return sqrt(sum / t->n_train);

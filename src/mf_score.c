@@ -166,6 +166,7 @@ SiftDown(ScoredItem *heap, int n, int pos)
 	}
 }
 
+/* qsort order of scored items: the best first. */
 static int
 CompareBestFirst(const void *a, const void *b)
 {

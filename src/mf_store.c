@@ -81,6 +81,7 @@ MfNeed(MfReader *r, int64 n)
 		MfCorrupt(r, "The recommender payload ends early.");
 }
 
+/* Read an int32. */
 static int32
 MfInt32(MfReader *r)
 {
@@ -88,6 +89,7 @@ MfInt32(MfReader *r)
 	return (int32) pq_getmsgint(r->buf, 4);
 }
 
+/* Read a finite float8. */
 static double
 MfFloat8(MfReader *r)
 {

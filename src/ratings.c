@@ -49,6 +49,7 @@ typedef struct TextIdEntry
 	int32		idx;
 } TextIdEntry;
 
+/* Hash and compare the keys of a text id hash (pointers to strings). */
 static uint32
 TextIdHash(const void *key, Size keysize)
 {
