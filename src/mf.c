@@ -811,10 +811,11 @@ CheckRatingColumn(const TrainOptions *opts, const char *rating_col)
  * options)
  *
  * 1. Check the arguments and options (before any data is read).
- * 2. Read the ratings, mapping the ids; split them by the seed.
+ * 2. Read the ratings, mapping the ids; build the seen sets from every
+ *	  row; for bpr on ratings, keep the positives; split by the seed.
  * 3. Train with the shared loop (sparse updates through run_batch).
- * 4. Copy the result into the model, check it is finite, build the seen
- *	  sets, store the model and its factors, return the curve.
+ * 4. Copy the result into the model, check it is finite, store the model
+ *	  and its factors, return the curve.
  */
 Datum
 lrml_train_recommender(PG_FUNCTION_ARGS)
