@@ -263,23 +263,29 @@ ReportValidLoss(int epoch, double loss)
 
 /*
  * Set up the watch: rate factor 1, the starting state as the last good one.
+ * The best epoch's state is kept only when there are validation rows
+ * (keep_best), since only they choose it.
  */
 static void
 WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
-		  int n_params)
+		  int n_params, bool keep_best)
 {
 	memset(w, 0, sizeof(LoopWatch));
 	w->lr_factor = 1.0;
 	w->backoff_div = 1.0;
 	w->first_loss = get_float8_nan();
-	w->good_theta = palloc(sizeof(double) * n_params);
+	w->good_theta = palloc_extended(sizeof(double) * n_params,
+									MCXT_ALLOC_HUGE);
 	memcpy(w->good_theta, theta, sizeof(double) * n_params);
 	w->good_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 	OptimizerCopy(w->good_opt, optimizer);
 	w->plateau_best = get_float8_infinity();
 	w->es_best = get_float8_infinity();
 	w->best_epoch = -1;
-	w->best_theta = palloc(sizeof(double) * n_params);
+	if (!keep_best)
+		return;
+	w->best_theta = palloc_extended(sizeof(double) * n_params,
+									MCXT_ALLOC_HUGE);
 	w->best_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 }
 
@@ -381,7 +387,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
-	WatchInit(&w, theta, optimizer, n_params);
+	WatchInit(&w, theta, optimizer, n_params, validating);
 	pg_prng_seed(&rng, seed);
 	for (int64 b = 0; b < n_batches; b++)
 		order[b] = b;
