@@ -20,7 +20,11 @@ OBJS = \
 	src/score.o \
 	src/metrics.o \
 	src/tune.o \
-	src/warm_start.o
+	src/warm_start.o \
+	src/ratings.o \
+	src/mf.o \
+	src/mf_store.o \
+	src/mf_score.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

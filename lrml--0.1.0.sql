@@ -347,3 +347,91 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION lrml.drop_model(text, int) IS
 	'drop one version of a model, or the whole model when version is NULL';
+
+--
+-- Recommenders
+--
+
+-- The biases and factors of each recommender version, one row per user
+-- and per item, so that they can be queried and joined; the model's
+-- payload in lrml.models holds the same numbers for scoring.
+CREATE TABLE lrml.factors (
+	model_id bigint NOT NULL REFERENCES lrml.models (id) ON DELETE CASCADE,
+	side text NOT NULL
+		CHECK (side OPERATOR(pg_catalog.=) ANY (ARRAY['user', 'item'])),
+	id text NOT NULL,
+	bias float8 NOT NULL
+		CHECK (bias OPERATOR(pg_catalog.>) '-Infinity'
+			   AND bias OPERATOR(pg_catalog.<) 'Infinity'),
+	factors float4[] NOT NULL,
+	PRIMARY KEY (model_id, side, id)
+);
+
+COMMENT ON TABLE lrml.factors IS
+	'lrml recommender factors: one row per user and per item of each model version';
+
+SELECT pg_catalog.pg_extension_config_dump('lrml.factors', '');
+
+ALTER TABLE lrml.factors ENABLE ROW LEVEL SECURITY;
+
+-- as for the training log: members of the name's owner write, and only
+-- for a version the current role trained
+CREATE POLICY factors_read ON lrml.factors FOR SELECT
+	USING (true);
+CREATE POLICY factors_insert ON lrml.factors FOR INSERT
+	WITH CHECK (EXISTS (SELECT 1 FROM lrml.models m
+						JOIN lrml.model_names n
+						  ON n.name OPERATOR(pg_catalog.=) m.name
+						WHERE m.id OPERATOR(pg_catalog.=) factors.model_id
+						  AND m.owner::pg_catalog.oid OPERATOR(pg_catalog.=)
+							  pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER))::pg_catalog.oid
+						  AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+													 'MEMBER')));
+CREATE POLICY factors_delete ON lrml.factors FOR DELETE
+	USING (EXISTS (SELECT 1 FROM lrml.models m
+				   JOIN lrml.model_names n
+					 ON n.name OPERATOR(pg_catalog.=) m.name
+				   WHERE m.id OPERATOR(pg_catalog.=) factors.model_id
+					 AND pg_catalog.pg_has_role(n.owner::pg_catalog.oid,
+												'MEMBER')));
+
+GRANT SELECT, INSERT, DELETE ON lrml.factors TO PUBLIC;
+
+CREATE FUNCTION lrml.train_recommender(model text, relation text,
+									   user_col text, item_col text,
+									   rating_col text DEFAULT NULL,
+									   options jsonb DEFAULT '{}')
+RETURNS TABLE (epoch int, lr float8, train_loss float8, valid_loss float8,
+			   valid_metric float8, event text)
+AS 'MODULE_PATHNAME', 'lrml_train_recommender'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.train_recommender(text, text, text, text, text, jsonb) IS
+	'train a matrix-factorization recommender and store it as a new version';
+
+CREATE FUNCTION lrml.predict_rating(model text, user_id anyelement,
+									item_id anyelement)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_rating'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict_rating(text, anyelement, anyelement) IS
+	'predict the rating of an item by a user with the deployed version of a recommender';
+
+CREATE FUNCTION lrml.recommend(model text, user_id anyelement, k int DEFAULT 10,
+							   exclude_seen bool DEFAULT true)
+RETURNS TABLE (item_id anyelement, score float8, rank int)
+AS 'MODULE_PATHNAME', 'lrml_recommend'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.recommend(text, anyelement, int, bool) IS
+	'the k items with the highest predicted rating for a user';
+
+CREATE FUNCTION lrml.similar_items(model text, item_id anyelement,
+								   k int DEFAULT 10)
+RETURNS TABLE (item_id anyelement, similarity float8, rank int)
+AS 'MODULE_PATHNAME', 'lrml_similar_items'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.similar_items(text, anyelement, int) IS
+	'the k items whose factors are most similar (cosine) to an item''s';

@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "catalog/pg_type_d.h"
+#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
 #include "lib/stringinfo.h"
@@ -43,6 +44,23 @@
 /* Longest model name, in bytes */
 #define LRML_MAX_NAME_BYTES		1000
 
+/* Most latent factors of a recommender (option factors) */
+#define LRML_MAX_FACTORS		1024
+
+/*
+ * Recommender defaults, chosen by measurement on MovieLens 100k (README,
+ * "Recommenders"): plain sgd with the cosine schedule over the run.
+ */
+#define LRML_MF_DEFAULT_LR			0.01
+#define LRML_MF_DEFAULT_EPOCHS		100
+#define LRML_MF_DEFAULT_VALIDATION	0.0
+#define LRML_MF_DEFAULT_FACTORS		100
+#define LRML_MF_DEFAULT_REG			0.08
+#define LRML_BPR_DEFAULT_LR			0.1
+#define LRML_BPR_DEFAULT_EPOCHS		50
+#define LRML_BPR_DEFAULT_FACTORS	64
+#define LRML_BPR_DEFAULT_REG		0.01
+
 /* Most steps of a learning-rate range test (option num_steps) */
 #define LRML_MAX_LR_FIND_STEPS	100000
 
@@ -62,8 +80,14 @@ typedef enum ModelKind
 {
 	MODEL_LOGISTIC = 1,
 	MODEL_LINEAR = 2,
-	MODEL_MLP = 3
+	MODEL_MLP = 3,
+	MODEL_MF = 4,				/* recommenders: mf.c */
+	MODEL_BPR = 5
 } ModelKind;
+
+/* Is the kind a recommender (lrml.train_recommender)? */
+#define MODEL_IS_RECOMMENDER(kind) \
+	((kind) == MODEL_MF || (kind) == MODEL_BPR)
 
 /*
  * Hidden-layer activations of a multilayer perceptron.  The numeric values
@@ -242,6 +266,13 @@ typedef struct TrainOptions
 	double		start_lr;		/* rate of the first step */
 	double		end_lr;			/* rate of the last step */
 	int			num_steps;		/* steps, at least 2 */
+	/* recommenders (mf.c) only */
+	int			factors;		/* latent dimensions k */
+	double		reg;			/* L2 on the factors */
+	double		reg_bias;		/* L2 on the biases */
+	bool		biases;			/* learn user and item biases */
+	int			negatives;		/* bpr: sampled negatives per positive */
+	double		positive_threshold; /* bpr: NaN, or least positive rating */
 } TrainOptions;
 
 /*
@@ -301,6 +332,7 @@ typedef struct LrmlModel
 	char	   *label;			/* label column name */
 	char	   *positive_label; /* logistic: text of the positive class */
 	char	   *negative_label;
+	struct MfModel *mf;			/* recommenders: all of the model (mf.h) */
 } LrmlModel;
 
 /*
@@ -412,6 +444,15 @@ typedef struct Learner
 	/* loss and metric over the validation rows */
 	void		(*validate) (void *arg, const double *theta, double *loss,
 							 double *metric);
+
+	/*
+	 * Optional, for families whose rows each touch a few parameters (mf.c):
+	 * apply the family's own sparse updates for rows first .. first + n - 1
+	 * at rate lr, through OptimizerSparseStep, and return their mean loss.
+	 * When set, batch_gradient is not called.
+	 */
+	double		(*run_batch) (void *arg, int64 first, int n, double *theta,
+							  OptimizerState *optimizer, double lr);
 	void	   *arg;
 } Learner;
 
@@ -426,6 +467,9 @@ extern bool ScheduleFromName(const char *name, ScheduleKind *kind);
 extern OptimizerState *OptimizerCreate(const OptimizerConfig *config, int n);
 extern void OptimizerStep(OptimizerState *state, double *w, const double *grad,
 						  double lr);
+extern void OptimizerSparseStep(OptimizerState *state, int64 slot, double *w,
+								const double *grad, int n, double lr);
+extern bool OptimizerHasSparseStep(const OptimizerConfig *config);
 extern void OptimizerCopy(OptimizerState *dst, const OptimizerState *src);
 extern void OptimizerWrite(StringInfo buf, const OptimizerState *state);
 extern OptimizerState *OptimizerRead(StringInfo buf);
@@ -436,6 +480,7 @@ extern bool OptimizerFromName(const char *name, OptimizerKind *kind);
 extern void OptionsDefaults(TrainOptions *opts);
 extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
+extern void OptionsParseRecommender(Jsonb *options, TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
 extern char *OptionsDescribeValue(JsonbValue *v);
@@ -578,6 +623,9 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,
 					  EpochRecord *curve);
+extern void TrainReturnCurve(FunctionCallInfo fcinfo,
+							 const EpochRecord *curve, int n_epochs);
+extern void TrainShuffle(int64 *a, int64 n, pg_prng_state *rng);
 
 /* warm_start.c */
 extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);

@@ -26,6 +26,10 @@
  *		int32	number of parameters n, then n float8 parameters
  *				(W_1, b_1, ..., W_L, b_L; see mlp.c)
  *
+ * A recommender (kind mf or bpr) has only the magic, format version and
+ * kind in common; its own layout follows (see mf_store.c), and its
+ * factors are also stored as rows of lrml.factors.
+ *
  * The loader refuses format versions it does not know and treats a short,
  * overlong or inconsistent payload, or a non-finite number in it, as
  * corrupt: an error, never a crash.
@@ -48,6 +52,7 @@
  *-------------------------------------------------------------------------
  */
 #include "lrml.h"
+#include "mf.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -185,10 +190,21 @@ ModelStoreSerialize(const LrmlModel *model)
 {
 	StringInfoData buf;
 	StringInfoData enc;
-	int			n = (model->kind == MODEL_MLP) ? model->n_weights :
-		model->encoding->n_inputs;
+	int			n;
 	int			j;
 
+	if (model->mf != NULL)
+	{
+		pq_begintypsend(&buf);
+		pq_sendint32(&buf, LRML_PAYLOAD_MAGIC);
+		pq_sendint32(&buf, LRML_FORMAT_VERSION);
+		pq_sendint32(&buf, (int32) model->kind);
+		MfPayloadWrite(&buf, model->mf);
+		return pq_endtypsend(&buf);
+	}
+
+	n = (model->kind == MODEL_MLP) ? model->n_weights :
+		model->encoding->n_inputs;
 	if (!isfinite(model->bias) || !isfinite(model->y_center) ||
 		!isfinite(model->y_scale))
 		elog(ERROR, "cannot store a model with a non-finite bias or scale");
@@ -370,6 +386,12 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 				 errhint("Install the lrml version that stored it, or train the model again.")));
 	}
 	model->kind = (ModelKind) PayloadInt32(&r);
+	if (MODEL_IS_RECOMMENDER(model->kind))
+	{
+		model->mf = MfPayloadRead(&r.buf, model->kind, name, version);
+		model->label = model->mf->rating_col;
+		return model;
+	}
 	if (model->kind != MODEL_LOGISTIC && model->kind != MODEL_LINEAR &&
 		model->kind != MODEL_MLP)
 		PayloadCorrupt(&r, psprintf("The model kind %d is not valid.",
@@ -636,7 +658,8 @@ InsertVersion(const char *name, int32 version, const char *source,
 		values[4] = CStringGetTextDatum(model->label);
 	else
 		nulls[4] = 'n';
-	values[5] = JsonbPGetDatum(FeatureEncodingToJsonb(model->encoding));
+	values[5] = JsonbPGetDatum(model->mf ? MfDescribe(model->mf) :
+							   FeatureEncodingToJsonb(model->encoding));
 	values[6] = JsonbPGetDatum(options);
 	values[7] = PointerGetDatum(ModelStoreSerialize(model));
 	if (optimizer_state)
@@ -918,6 +941,8 @@ ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
 		id = InsertVersion(name, version, source, model, options, metrics,
 						   optimizer_state, parent_version);
 		InsertTrainingLog(id, curve, n_epochs);
+		if (model->mf != NULL)
+			MfStoreFactors(id, model->mf);
 	}
 	PG_CATCH();
 	{

@@ -379,6 +379,62 @@ OptimizerStep(OptimizerState *state, double *w, const double *grad,
 }
 
 /*
+ * Can the optimizer take sparse steps (OptimizerSparseStep)?  Plain sgd
+ * and adagrad can; momentum and the moment-based rules, whose state decays
+ * at every update of every coordinate, have no sparse form here.
+ */
+bool
+OptimizerHasSparseStep(const OptimizerConfig *config)
+{
+	return (config->kind == OPTIMIZER_SGD && config->momentum == 0.0) ||
+		config->kind == OPTIMIZER_ADAGRAD;
+}
+
+/*----------
+ * Update one block w[0 .. n - 1] of a parameter vector with its gradient
+ * g, for families whose every row touches only a few such blocks (a user's
+ * and an item's factors in mf.c).  slot picks the block's entry of the
+ * state: the state vector has one entry per block, not per coordinate.
+ *
+ *	  sgd:      w = w - lr * g
+ *	  adagrad:  G[slot] = G[slot] + |g|^2 / n
+ *	            w = w - lr * g / (sqrt(G[slot]) + eps)
+ *
+ * The adagrad form keeps one accumulated rate per block (the mean of the
+ * squared gradients of its coordinates, as in Chin et al., "A Learning-
+ * Rate Schedule for Stochastic Gradient Methods to Matrix Factorization",
+ * PAKDD 2015), so a row that is updated often gets a smaller rate than a
+ * rare one.  The update count t is the caller's to advance.  Non-finite
+ * gradients are not checked here: the training loop's loss check reports
+ * them.
+ *----------
+ */
+void
+OptimizerSparseStep(OptimizerState *state, int64 slot, double *w,
+					const double *grad, int n, double lr)
+{
+	if (state->config.kind == OPTIMIZER_ADAGRAD)
+	{
+		double		sumsq = 0.0;
+		double		rate;
+
+		Assert(slot >= 0 && slot < state->n);
+		for (int j = 0; j < n; j++)
+			sumsq += grad[j] * grad[j];
+		state->v[slot] += sumsq / n;
+		rate = lr / (sqrt(state->v[slot]) + state->config.eps);
+		for (int j = 0; j < n; j++)
+			w[j] -= rate * grad[j];
+		return;
+	}
+	if (state->config.kind != OPTIMIZER_SGD || state->m != NULL)
+		elog(ERROR, "optimizer kind %d has no sparse step",
+			 (int) state->config.kind);
+	for (int j = 0; j < n; j++)
+		w[j] -= lr * grad[j];
+}
+
+/*
  * Copy the state src into dst, which must have been created for the same
  * optimizer and vector length (for example from a snapshot of dst).
  */

@@ -43,6 +43,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -172,6 +173,8 @@ static void ParseMilestones(const char *subject, JsonbValue *value,
 							LearningSchedule *s);
 static void ParseCyclicMode(const char *subject, JsonbValue *value,
 							LearningSchedule *s);
+static void SetSchedule(LearningSchedule *s, const char *name);
+static void CheckRecommender(TrainOptions *opts);
 
 /*
  * Shorthands for the tables: the kind and range of a value, the calls a
@@ -185,6 +188,7 @@ static void ParseCyclicMode(const char *subject, JsonbValue *value,
 #define FOR_OPTIMIZERS(...)			SCOPE_OPTIMIZER, {__VA_ARGS__}
 #define FOR_MODELS(...)				SCOPE_MODEL, {__VA_ARGS__}
 #define FOR_LR_FIND					SCOPE_LR_FIND, {NULL}
+#define FOR_CLASSIFIERS				FOR_MODELS("logistic", "linear", "mlp")
 #define FIELD(f) \
 	offsetof(TrainOptions, f), sizeof(((TrainOptions *) NULL)->f), NULL
 #define CUSTOM(fn)					0, 0, fn
@@ -204,12 +208,13 @@ static const OptionSpec option_specs[] = {
 	CUSTOM(ParseScheduleUnit)},
 	{"epochs", true, INTEGER_RULE(RANGE_GE_LE, 0, 1000000), FOR_ALL,
 	FIELD(epochs)},
-	{"batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
+	{"batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_CLASSIFIERS,
 	FIELD(batch_size)},
-	{"lr_scaling", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseLrScaling)},
-	{"base_batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_ALL,
+	{"lr_scaling", true, CUSTOM_RULE, FOR_CLASSIFIERS,
+	CUSTOM(ParseLrScaling)},
+	{"base_batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_CLASSIFIERS,
 	FIELD(base_batch_size)},
-	{"l2", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(l2)},
+	{"l2", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_CLASSIFIERS, FIELD(l2)},
 	{"validation_fraction", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_ALL,
 	FIELD(validation_fraction)},
 	{"seed", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(seed)},
@@ -254,17 +259,17 @@ static const OptionSpec option_specs[] = {
 	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
 	FIELD(extend_categories)},
 	{"on_group_error", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
-	{"factors", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("mf", "bpr"),
-	NO_FIELD},
-	{"reg", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
-	NO_FIELD},
-	{"reg_bias", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
-	NO_FIELD},
-	{"biases", false, BOOLEAN_RULE, FOR_MODELS("mf", "bpr"), NO_FIELD},
-	{"negatives", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("bpr"),
-	NO_FIELD},
-	{"positive_threshold", false, NUMBER_RULE(RANGE_ANY, 0, 0),
-	FOR_MODELS("bpr"), NO_FIELD},
+	{"factors", true, INTEGER_RULE(RANGE_GE_LE, 1, LRML_MAX_FACTORS),
+	FOR_MODELS("mf", "bpr"), FIELD(factors)},
+	{"reg", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
+	FIELD(reg)},
+	{"reg_bias", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
+	FIELD(reg_bias)},
+	{"biases", true, BOOLEAN_RULE, FOR_MODELS("mf", "bpr"), FIELD(biases)},
+	{"negatives", true, INTEGER_RULE(RANGE_GE_LE, 1, 1000),
+	FOR_MODELS("bpr"), FIELD(negatives)},
+	{"positive_threshold", true, NUMBER_RULE(RANGE_ANY, 0, 0),
+	FOR_MODELS("bpr"), FIELD(positive_threshold)},
 	/* the range test's own: lrml.train and lrml.schedule refuse them */
 	{"start_lr", true, NUMBER_RULE(RANGE_GT, 0, 0), FOR_LR_FIND,
 	FIELD(start_lr)},
@@ -413,6 +418,10 @@ ModelFromName(const char *name, ModelKind *kind)
 		*kind = MODEL_LINEAR;
 	else if (strcmp(name, "mlp") == 0)
 		*kind = MODEL_MLP;
+	else if (strcmp(name, "mf") == 0)
+		*kind = MODEL_MF;
+	else if (strcmp(name, "bpr") == 0)
+		*kind = MODEL_BPR;
 	else
 		return false;
 	return true;
@@ -451,7 +460,7 @@ AlwaysBuilt(const char *name)
 
 /*
  * Return the name of a model kind, as written in the options: "logistic",
- * "linear" or "mlp".
+ * "linear", "mlp", "mf" or "bpr".
  */
 const char *
 ModelKindName(ModelKind kind)
@@ -464,6 +473,10 @@ ModelKindName(ModelKind kind)
 			return "linear";
 		case MODEL_MLP:
 			return "mlp";
+		case MODEL_MF:
+			return "mf";
+		case MODEL_BPR:
+			return "bpr";
 	}
 	elog(ERROR, "unrecognized model kind: %d", (int) kind);
 	return NULL;				/* keep compiler quiet */
@@ -939,7 +952,27 @@ VocabularyValue(const char *subject, const Vocabulary *voc, JsonbValue *v)
  * Options with their own syntax
  */
 
-/* model: "logistic", "linear" or "mlp". */
+/*
+ * Set the defaults of a recommender's training: they differ from a
+ * classifier's, and were chosen by measurement on MovieLens (README,
+ * "Recommenders").  Keys read after "model" override them.
+ */
+static void
+RecommenderDefaults(TrainOptions *opts)
+{
+	bool		bpr = (opts->model == MODEL_BPR);
+
+	opts->optimizer.kind = OPTIMIZER_SGD;
+	SetSchedule(&opts->schedule, "cosine");
+	opts->schedule.base_lr = bpr ? LRML_BPR_DEFAULT_LR : LRML_MF_DEFAULT_LR;
+	opts->epochs = bpr ? LRML_BPR_DEFAULT_EPOCHS : LRML_MF_DEFAULT_EPOCHS;
+	opts->validation_fraction = LRML_MF_DEFAULT_VALIDATION;
+	opts->factors = bpr ? LRML_BPR_DEFAULT_FACTORS : LRML_MF_DEFAULT_FACTORS;
+	opts->reg = bpr ? LRML_BPR_DEFAULT_REG : LRML_MF_DEFAULT_REG;
+}
+
+/* model: "logistic", "linear", "mlp", "mf" or "bpr"; recommenders set
+ * their own defaults. */
 static void
 ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
@@ -948,6 +981,8 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 
 	if (!ModelFromName(name, &opts->model))
 		elog(ERROR, "model \"%s\" has no kind", name);
+	if (MODEL_IS_RECOMMENDER(opts->model))
+		RecommenderDefaults(opts);
 	opts->model_given = true;
 }
 
@@ -1875,9 +1910,40 @@ CheckCombinations(TrainOptions *opts, bool given_base)
 				 errhint("Set \"lr_scaling\", or remove \"base_batch_size\".")));
 	SetRateScale(opts);
 
+	if (MODEL_IS_RECOMMENDER(opts->model))
+		CheckRecommender(opts);
 	FinishSchedule(&opts->schedule);
 	if (opts->lr_find)
 		CheckRangeTest(opts);
+}
+
+/*
+ * Check what a recommender needs of the options: an optimizer with a
+ * sparse step (sgd without momentum, or adagrad), since each rating
+ * updates only its user's and item's parameters; and resolve reg_bias,
+ * which defaults to reg.
+ */
+static void
+CheckRecommender(TrainOptions *opts)
+{
+	if (opts->optimizer.kind == OPTIMIZER_SGD &&
+		opts->optimizer.momentum > 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"momentum\" does not apply to model \"%s\"",
+						ModelKindName(opts->model)),
+				 errdetail("Each rating updates only its user's and item's parameters."),
+				 errhint("Remove \"momentum\", or use the optimizer \"adagrad\".")));
+	if (!OptimizerHasSparseStep(&opts->optimizer))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("optimizer \"%s\" does not apply to model \"%s\"",
+						OptimizerName(opts->optimizer.kind),
+						ModelKindName(opts->model)),
+				 errdetail("Each rating updates only its user's and item's parameters."),
+				 errhint("Valid optimizers for recommenders are \"sgd\" and \"adagrad\".")));
+	if (opts->reg_bias < 0.0)
+		opts->reg_bias = opts->reg;
 }
 
 /*
@@ -1926,6 +1992,34 @@ OptionsDefaults(TrainOptions *opts)
 	opts->start_lr = 1e-7;
 	opts->end_lr = 10.0;
 	opts->num_steps = 100;
+	opts->factors = LRML_MF_DEFAULT_FACTORS;
+	opts->reg = LRML_MF_DEFAULT_REG;
+	opts->reg_bias = -1.0;		/* the same as reg */
+	opts->biases = true;
+	opts->negatives = 1;
+	opts->positive_threshold = get_float8_nan();
+}
+
+/*
+ * Refuse a model of the wrong family for the call: a classifier for
+ * lrml.train_recommender, a recommender for the range test (lrml.train
+ * checks its own, since lrml.schedule previews either family).
+ */
+static void
+CheckFamily(const TrainOptions *opts, bool lr_find, bool recommender)
+{
+	if (recommender && !MODEL_IS_RECOMMENDER(opts->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lrml.train_recommender cannot train a \"%s\" model",
+						ModelKindName(opts->model)),
+				 errhint("Valid models for recommenders are \"mf\" and \"bpr\".  Train classifiers with lrml.train.")));
+	if (lr_find && MODEL_IS_RECOMMENDER(opts->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lrml.lr_find cannot test a \"%s\" model",
+						ModelKindName(opts->model)),
+				 errhint("The range test trains classifiers only.")));
 }
 
 /*
@@ -1946,7 +2040,8 @@ OptionsDefaults(TrainOptions *opts)
  * call ScheduleResolve once the run's length is known.
  */
 static void
-ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
+ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
+			 bool recommender)
 {
 	int			n_pairs;
 	char	  **keys;
@@ -1961,8 +2056,16 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 	/* 1 */
 	OptionsDefaults(opts);
 	opts->lr_find = lr_find;
+	if (recommender)
+	{
+		opts->model = MODEL_MF;
+		RecommenderDefaults(opts);
+	}
 	if (options == NULL)
+	{
+		CheckCombinations(opts, false);
 		return;
+	}
 
 	/* 2 */
 	if (JB_ROOT_IS_SCALAR(options) || !JB_ROOT_IS_OBJECT(options))
@@ -2004,8 +2107,13 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 	/* 4 */
 	for (int i = 0; i < n; i++)
 	{
-		if (specs[i]->parse == ParseModel ||
-			specs[i]->parse == ParseOptimizer)
+		if (specs[i]->parse == ParseModel)
+			ParseOption(specs[i], &values[i], opts);
+	}
+	CheckFamily(opts, lr_find, recommender);
+	for (int i = 0; i < n; i++)
+	{
+		if (specs[i]->parse == ParseOptimizer)
 			ParseOption(specs[i], &values[i], opts);
 	}
 	for (int i = 0; i < n; i++)
@@ -2030,7 +2138,18 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 void
 OptionsParse(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, false);
+	ParseOptions(options, opts, false, false);
+}
+
+/*
+ * Fill opts from the options of lrml.train_recommender: those of a
+ * training call, with "model" "mf" (or "bpr") and the recommender
+ * defaults; see ParseOptions.
+ */
+void
+OptionsParseRecommender(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, false, true);
 }
 
 /*
@@ -2041,7 +2160,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 void
 OptionsParseLrFind(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, true);
+	ParseOptions(options, opts, true, false);
 }
 
 
@@ -2260,6 +2379,10 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, reset_optimizer) ||
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
+			continue;
+		/* and a positive threshold */
+		if (spec->offset == offsetof(TrainOptions, positive_threshold) &&
+			isnan(opts->positive_threshold))
 			continue;
 		/* so is a scaling of the rate */
 		if ((spec->parse == ParseLrScaling ||

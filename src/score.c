@@ -64,6 +64,7 @@
  *-------------------------------------------------------------------------
  */
 #include "lrml.h"
+#include "mf.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"
@@ -275,6 +276,13 @@ CacheBuild(int64 id, MemoryContext parent)
 	cm->mcxt = mcxt;
 	cm->stored = ModelStoreLoadById(id, mcxt);
 	cm->model = cm->stored->model;
+	if (cm->model->mf != NULL)
+	{
+		/* a recommender: mf_score.c derives what it needs */
+		MfPrepareScoring(cm->model->mf);
+		MemoryContextSwitchTo(oldcxt);
+		return cm;
+	}
 	enc = cm->model->encoding;
 
 	cm->wf = palloc(sizeof(double) * enc->n_inputs);
@@ -416,7 +424,7 @@ ScoreStateMarkCurrent(ScoreState *state)
  * deployed version stays the same.
  */
 static ScoreState *
-GetScoreState(FunctionCallInfo fcinfo, text *name)
+GetScoreStateAny(FunctionCallInfo fcinfo, text *name)
 {
 	ScoreState *state = (ScoreState *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
@@ -464,6 +472,45 @@ GetScoreState(FunctionCallInfo fcinfo, text *name)
 	memcpy(state->name, name, VARSIZE_ANY(name));
 	ScoreStateMarkCurrent(state);
 	return state;
+}
+
+/*
+ * Return the state for the model named by the first argument, as
+ * GetScoreStateAny does, refusing recommenders: the callers score rows of
+ * features.
+ */
+static ScoreState *
+GetScoreState(FunctionCallInfo fcinfo, text *name)
+{
+	ScoreState *state = GetScoreStateAny(fcinfo, name);
+
+	if (state->cm->model->mf != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a recommender",
+						state->cm->stored->name),
+				 errhint("Score it with lrml.predict_rating, lrml.recommend or lrml.similar_items.")));
+	return state;
+}
+
+/*
+ * Return the deployed version of the recommender named name, decoded,
+ * for the current statement of fcinfo's call site (see GetScoreStateAny);
+ * fail for a model that is not a recommender.  The model stays pinned
+ * until the call site's memory goes.
+ */
+const StoredModel *
+ScoreRecommender(FunctionCallInfo fcinfo, text *name)
+{
+	ScoreState *state = GetScoreStateAny(fcinfo, name);
+
+	if (state->cm->model->mf == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is not a recommender",
+						state->cm->stored->name),
+				 errhint("Score it with lrml.predict or lrml.predict_class.")));
+	return state->cm->stored;
 }
 
 /*
@@ -1497,11 +1544,19 @@ lrml_evaluate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	state = GetScoreStateAny(fcinfo, PG_GETARG_TEXT_PP(0));
+	cm = state->cm;
+	if (cm->model->mf != NULL)
+	{
+		relation = PG_ARGISNULL(1) ? EvaluateDefaultRelation(cm) :
+			text_to_cstring(PG_GETARG_TEXT_PP(1));
+		MfEvaluate(fcinfo, cm->stored, relation,
+				   PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+		return (Datum) 0;
+	}
 	threshold = EvaluateThreshold(PG_ARGISNULL(2) ? NULL :
 								  PG_GETARG_JSONB_P(2));
-	InitMaterializedSRF(fcinfo, 0);
-	state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
-	cm = state->cm;
 	if (cm->model->label == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

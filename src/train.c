@@ -58,8 +58,8 @@ TrainErrorCallback(void *arg)
 /*
  * Shuffle a[0 .. n - 1] in place (Fisher-Yates) with the given generator.
  */
-static void
-Shuffle(int64 *a, int64 n, pg_prng_state *rng)
+void
+TrainShuffle(int64 *a, int64 n, pg_prng_state *rng)
 {
 	for (int64 i = n - 1; i > 0; i--)
 	{
@@ -242,7 +242,8 @@ ReportEpoch(const char *model_name, const TrainOptions *opts,
 			(errmsg("model \"%s\" epoch %d of %d: lr %g, train loss %g, valid loss %g, valid %s %g%s%s, about %.0f s left",
 					model_name, rec->epoch, opts->epochs, rec->lr,
 					rec->train_loss, rec->valid_loss,
-					opts->classifier ? "auc" : "rmse",
+					opts->classifier || opts->model == MODEL_BPR ?
+					"auc" : "rmse",
 					rec->valid_metric, rec->event[0] ? ", " : "",
 					rec->event, left)));
 }
@@ -263,24 +264,30 @@ ReportValidLoss(int epoch, double loss)
 
 /*
  * Set up the watch: rate factor 1, the starting state as the last good one.
+ * The best epoch's state is kept only when there are validation rows
+ * (keep_best), since only they choose it.
  */
 static void
 WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
-		  int n_params)
+		  int n_params, bool keep_best)
 {
 	memset(w, 0, sizeof(LoopWatch));
 	w->lr_factor = 1.0;
 	w->backoff_div = 1.0;
 	w->first_loss = get_float8_nan();
-	w->good_theta = palloc(sizeof(double) * n_params);
+	w->good_theta = palloc_extended(sizeof(double) * n_params,
+									MCXT_ALLOC_HUGE);
 	memcpy(w->good_theta, theta, sizeof(double) * n_params);
-	w->good_opt = OptimizerCreate(&optimizer->config, n_params);
+	w->good_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 	OptimizerCopy(w->good_opt, optimizer);
 	w->plateau_best = get_float8_infinity();
 	w->es_best = get_float8_infinity();
 	w->best_epoch = -1;
-	w->best_theta = palloc(sizeof(double) * n_params);
-	w->best_opt = OptimizerCreate(&optimizer->config, n_params);
+	if (!keep_best)
+		return;
+	w->best_theta = palloc_extended(sizeof(double) * n_params,
+									MCXT_ALLOC_HUGE);
+	w->best_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 }
 
 /*
@@ -330,13 +337,20 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
 			w->backoff_div;
 		if (b == 0)
 			rec->lr = *rate;
-		loss = learner->batch_gradient(learner->arg, first, n, theta, grad);
+		/* a family with sparse updates applies them itself */
+		if (learner->run_batch != NULL)
+			loss = learner->run_batch(learner->arg, first, n, theta,
+									  optimizer, *rate);
+		else
+			loss = learner->batch_gradient(learner->arg, first, n, theta,
+										   grad);
 		if (isnan(w->first_loss))
 			w->first_loss = Max(loss, w->cold_loss);
 		if (!isfinite(loss))
 			return loss;
 		loss_sum += loss * n;
-		OptimizerStep(optimizer, theta, grad, *rate);
+		if (learner->run_batch == NULL)
+			OptimizerStep(optimizer, theta, grad, *rate);
 		(*updates)++;
 	}
 	return loss_sum / n_train;
@@ -377,7 +391,9 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	int64		n_batches = (n_train + batch - 1) / batch;
 	int64	   *order = palloc_extended(sizeof(int64) * n_batches,
 										MCXT_ALLOC_HUGE);
-	double	   *grad = palloc0(sizeof(double) * n_params);
+	/* a family with its own sparse updates needs no dense gradient */
+	double	   *grad = learner->run_batch ? NULL :
+		palloc0(sizeof(double) * n_params);
 	bool		validating = opts->validation_fraction > 0;
 	TimestampTz start = GetCurrentTimestamp();
 	pg_prng_state rng;
@@ -395,8 +411,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
-	WatchInit(&w, theta, optimizer, n_params);
-	if (opts->warm_start != 0)
+	WatchInit(&w, theta, optimizer, n_params, validating);
+	if (opts->warm_start != 0 && grad != NULL)
 		w.cold_loss = ColdLoss(learner, batch, grad);
 	pg_prng_seed(&rng, seed);
 	for (int64 b = 0; b < n_batches; b++)
@@ -415,7 +431,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		n_epochs = epoch + 1;
 
 		/* 1. */
-		Shuffle(order, n_batches, &rng);
+		TrainShuffle(order, n_batches, &rng);
 		loss = RunEpoch(opts, learner, &w, rec, order, n_batches, batch,
 						n_train, theta, grad, optimizer, &updates, &rate);
 
@@ -499,7 +515,8 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 
 	error_context_stack = callback.previous;
 	pfree(order);
-	pfree(grad);
+	if (grad)
+		pfree(grad);
 	return n_epochs;
 }
 
@@ -768,7 +785,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 		else
 			take = want - nv;
 		take = Max(0, Min(take, m));
-		Shuffle(members, m, &rng);
+		TrainShuffle(members, m, &rng);
 		for (int64 i = 0; i < take; i++)
 			train[members[i]] = false;
 		nv += take;
@@ -778,7 +795,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 	for (int64 i = 0; i < n; i++)
 		if (train[i])
 			order[n_train++] = i;
-	Shuffle(order, n_train, &rng);
+	TrainShuffle(order, n_train, &rng);
 	for (int64 i = 0, k = n_train; i < n; i++)
 		if (!train[i])
 			order[k++] = i;
@@ -1280,12 +1297,16 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 }
 
 /*
- * Put a training curve into a materialized result of rows (epoch, lr,
- * train_loss, valid_loss, valid_metric, event).
+ * Return the training curve as the rows of a training function's result
+ * (materialized: InitMaterializedSRF must have run); NaN losses and
+ * metrics and empty events become NULL.
  */
-static void
-ReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve, int n_epochs)
+void
+TrainReturnCurve(FunctionCallInfo fcinfo, const EpochRecord *curve,
+				 int n_epochs)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
 	for (int e = 0; e < n_epochs; e++)
 	{
 		Datum		values[6];
@@ -1319,7 +1340,6 @@ ReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve, int n_epochs)
 Datum
 lrml_train(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = TrainRequiredText(fcinfo, 0, "model");
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
@@ -1334,6 +1354,12 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 1. */
 	OptionsParse(options, &opts);
+	if (MODEL_IS_RECOMMENDER(opts.model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lrml.train cannot train a \"%s\" model",
+						ModelKindName(opts.model)),
+				 errhint("Train recommenders with lrml.train_recommender.")));
 	TrainCheckStorable(name, "lrml.train()");
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -1350,7 +1376,7 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 4. */
 	TrainStore(name, &opts, &in, &fit, NULL);
-	ReturnCurve(rsinfo, fit.curve, fit.n_epochs);
+	TrainReturnCurve(fcinfo, fit.curve, fit.n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);

@@ -1,6 +1,6 @@
 # Stored models survive a server restart and a pg_dump / pg_restore round
 # trip: versions, the deployed pin, the training log, the trials of a
-# search and the id sequence.
+# search, the id sequence, and a recommender with its lrml.factors rows.
 use strict;
 use warnings;
 
@@ -27,7 +27,15 @@ SELECT lrml.deploy('m', 1);
 SELECT count(*) FROM lrml.tune('tuned', 'churn', 'y', ARRAY['a', 'b'],
   '{"method": "grid", "space": {"learning_rate": [0.01, 0.1, 1e9]}}',
   '{"epochs": 3, "divergence": "error", "optimizer": "sgd"}');
+CREATE TABLE ratings AS
+  SELECT g % 9 AS u, g % 7 AS i, (1 + g % 5)::float8 AS r
+  FROM generate_series(1, 200) g;
+SELECT count(*) FROM lrml.train_recommender('rec', 'ratings', 'u', 'i', 'r',
+  options => '{"factors": 4, "epochs": 5}');
 });
+my $recs = "SELECT string_agg(item_id || ':' || score, ',' ORDER BY rank)"
+  . " FROM lrml.recommend('rec', 3, 3, false)";
+my $recs_before = $node->safe_psql('src', $recs);
 
 my $score = "SELECT lrml.predict('m', ARRAY[0.3, 0.6])::text";
 my $before = $node->safe_psql('src', $score);
@@ -47,10 +55,16 @@ $node->command_ok([ 'pg_restore', '-d', $node->connstr('dst'), $dump ],
 
 is($node->safe_psql('dst', $score), $before,
 	'the restored deployed version scores the same');
+is($node->safe_psql('dst', $recs), $recs_before,
+	'the restored recommender recommends the same');
+is($node->safe_psql('dst', 'SELECT count(*) FROM lrml.factors'),
+	'16', 'the factors of the recommender are restored');
 is($node->safe_psql('dst', "SELECT count(*) FROM lrml.models WHERE name = 'm'"),
 	'2', 'both versions are restored');
 is($node->safe_psql('dst', "SELECT count(*) FROM lrml.training_log l JOIN lrml.models m ON m.id = l.model_id WHERE m.name = 'm'"),
 	'12', 'the training log is restored');
+is($node->safe_psql('dst', "SELECT count(*) FROM lrml.training_log l JOIN lrml.models m ON m.id = l.model_id WHERE m.name = 'rec'"),
+	'5', 'the recommender\'s training log is restored');
 is( $node->safe_psql(
 		'dst', "SELECT deployed_version FROM lrml.model_names WHERE name = 'm'"),
 	'1',
