@@ -667,6 +667,10 @@ BuildMetrics(const RatingData *data, const MfTrain *t, const MfModel *m,
 	appendStringInfo(&buf, ", \"users\": %d, \"items\": %d", t->n_users,
 					 t->n_items);
 	appendStringInfo(&buf, ", \"epochs\": %d", last->epoch + 1);
+	if (m->parent_version > 0)
+		appendStringInfo(&buf, ", \"warm_start\": {\"version\": %d"
+						 ", \"new_users\": %d, \"new_items\": %d}",
+						 m->parent_version, m->new_users, m->new_items);
 	JsonNumber(&buf, "train_loss", last->train_loss);
 	JsonNumber(&buf, "valid_loss", last->valid_loss);
 	if (t->bpr)
@@ -756,6 +760,146 @@ SetupTrain(MfTrain *t, RatingData *data, int64 n_valid,
 }
 
 /*
+ * Check that a recommender can continue version ws of its name: the same
+ * kind of rows (ratings or interactions), and the version's factors and
+ * biases ("factors" and "biases" left out of the options are the
+ * version's; given, they must be).  The model kind is the version's
+ * already (WarmStartOptions, WarmStartLoad).
+ */
+static void
+MfWarmCheck(const WarmStart *ws, Jsonb *options, TrainOptions *opts,
+			const char *rating_col)
+{
+	const MfModel *old = ws->stored->model->mf;
+	JsonbValue	buf;
+
+	if (old == NULL)
+		elog(ERROR, "version %d of model \"%s\" is not a recommender",
+			 ws->version, ws->stored->name);
+	if ((old->rating_col == NULL) != (rating_col == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version %d of model \"%s\" was trained on %s",
+						ws->version, ws->stored->name,
+						old->rating_col ? "ratings" : "interaction rows"),
+				 errhint("%s", old->rating_col ?
+						 "Pass the column of the ratings as rating_col." :
+						 "Pass rating_col as NULL.")));
+	if ((opts->factors != old->k &&
+		 getKeyJsonValueFromContainer(&options->root, "factors", 7,
+									  &buf) != NULL) ||
+		(opts->biases != old->biases &&
+		 getKeyJsonValueFromContainer(&options->root, "biases", 6,
+									  &buf) != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot warm-start a recommender of other factors or biases from version %d of model \"%s\"",
+						ws->version, ws->stored->name),
+				 errdetail("Version %d has %d factors and %s.", ws->version,
+						   old->k, old->biases ? "biases" : "no biases"),
+				 errhint("Remove \"factors\" and \"biases\" from the options: a warm start keeps those of its version.")));
+	opts->factors = old->k;
+	opts->biases = old->biases;
+}
+
+/*
+ * Copy the ids of src into the empty map dst, keeping their indexes.
+ */
+static void
+CopyIdMap(IdMap *dst, const IdMap *src)
+{
+	IdMapInit(dst, src->is_text, Max(src->n, 1024));
+	for (int32 x = 0; x < src->n; x++)
+		IdMapAdd(dst, src->is_text ? 0 : src->ints[x],
+				 src->is_text ? src->texts[x] : NULL);
+}
+
+/*
+ * Start theta and the optimizer from version old: its users and items
+ * keep their indexes (the maps were seeded with its ids), so each keeps
+ * its biases and factors, and, unless the optimizer is fresh (NULL), its
+ * accumulated slots; new users and items keep InitTheta's draws and zero
+ * slots.  The optimizer's slots are the factor rows of the users, then of
+ * the items, then the user biases, then the item biases.
+ */
+static void
+MfWarmParams(const MfModel *old, const MfTrain *t, double *theta,
+			 const OptimizerState *from, OptimizerState *to)
+{
+	int32		ou = old->users.n;
+	int32		oi = old->items.n;
+	int			k = t->k;
+
+	for (int32 u = 0; u < ou; u++)
+	{
+		theta[u] = old->user_bias[u];
+		for (int j = 0; j < k; j++)
+			theta[t->off_P + (int64) u * k + j] = old->P[(int64) u * k + j];
+	}
+	for (int32 i = 0; i < oi; i++)
+	{
+		theta[t->n_users + i] = old->item_bias[i];
+		for (int j = 0; j < k; j++)
+			theta[t->off_Q + (int64) i * k + j] = old->Q[(int64) i * k + j];
+	}
+	if (from == NULL)
+		return;
+	if (from->n != 2 * (ou + oi))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the optimizer state of a recommender version is corrupt"),
+				 errdetail("It has %d slots for %d users and %d items.",
+						   from->n, ou, oi)));
+	to->t = from->t;
+	for (int side = 0; side < 2; side++)
+	{
+		double	   *dst = side == 0 ? to->m : to->v;
+		const double *src = side == 0 ? from->m : from->v;
+		int64		base = (int64) t->n_users + t->n_items;
+
+		if (dst == NULL || src == NULL)
+			continue;
+		for (int32 u = 0; u < ou; u++)
+		{
+			dst[u] = src[u];
+			dst[base + u] = src[ou + oi + u];
+		}
+		for (int32 i = 0; i < oi; i++)
+		{
+			dst[t->n_users + i] = src[ou + i];
+			dst[base + t->n_users + i] = src[2 * ou + oi + i];
+		}
+	}
+}
+
+/*
+ * Build the seen sets of a warm-started version: its version's seen items
+ * and the new rows, for every user.
+ */
+static void
+MfWarmSeen(const MfModel *old, MfModel *m, const RatingData *data)
+{
+	int64		n_old = old->seen_start[old->users.n];
+	int64		n = n_old + data->n;
+	int32	   *u = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int32	   *i = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int64		x = 0;
+
+	for (int32 user = 0; user < old->users.n; user++)
+		for (int64 s = old->seen_start[user]; s < old->seen_start[user + 1];
+			 s++)
+		{
+			u[x] = user;
+			i[x++] = old->seen_items[s];
+		}
+	memcpy(u + x, data->u, sizeof(int32) * data->n);
+	memcpy(i + x, data->i, sizeof(int32) * data->n);
+	BuildUserSets(m->users.n, u, i, n, &m->seen_start, &m->seen_items);
+	pfree(u);
+	pfree(i);
+}
+
+/*
  * Check the size of the model against the limits, before allocating it:
  * theta and its two snapshots (last good, best epoch) in double, and the
  * optimizer's state with its two snapshots.
@@ -826,7 +970,10 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	char	   *item_col = TrainRequiredText(fcinfo, 3, "item_col");
 	char	   *rating_col = PG_ARGISNULL(4) ? NULL :
 		TrainRequiredText(fcinfo, 4, "rating_col");
+	Jsonb	   *options = WarmStartOptions(name, TrainOptionsArg(fcinfo, 5));
 	TrainOptions opts;
+	WarmStart  *ws;
+	const MfModel *old = NULL;
 	MemoryContext train_cxt;
 	MemoryContext old_cxt;
 	RatingData *data;
@@ -843,7 +990,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	int			n_epochs;
 
 	/* 1. */
-	OptionsParseRecommender(TrainOptionsArg(fcinfo, 5), &opts);
+	OptionsParseRecommender(options, &opts);
 	CheckRatingColumn(&opts, rating_col);
 	TrainCheckStorable(name, "lrml.train_recommender()");
 	InitMaterializedSRF(fcinfo, 0);
@@ -851,13 +998,29 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
 									  ALLOCSET_DEFAULT_SIZES);
 	old_cxt = MemoryContextSwitchTo(train_cxt);
+	ws = WarmStartLoad(name, options, &opts);
+	if (ws)
+	{
+		MfWarmCheck(ws, options, &opts, rating_col);
+		old = ws->stored->model->mf;
+	}
 
 	/* 2. */
 	m = palloc0(sizeof(MfModel));
+	if (old)
+	{
+		/* known ids keep their indexes, new ones come after them */
+		CopyIdMap(&m->users, &old->users);
+		CopyIdMap(&m->items, &old->items);
+	}
 	data = RatingsLoad(relation, user_col, item_col, rating_col, &m->users,
-					   &m->items, true, InvalidOid);
-	BuildUserSets(m->users.n, data->u, data->i, data->n, &m->seen_start,
-				  &m->seen_items);
+					   &m->items, true,
+					   old ? old->id_typid : InvalidOid);
+	if (old)
+		MfWarmSeen(old, m, data);
+	else
+		BuildUserSets(m->users.n, data->u, data->i, data->n,
+					  &m->seen_start, &m->seen_items);
 	if (opts.model == MODEL_BPR && rating_col != NULL)
 		KeepPositives(data, opts.positive_threshold);
 	n_valid = SplitRatings(data, opts.validation_fraction,
@@ -884,6 +1047,13 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	m->rating_col = rating_col;
 	m->positive_threshold = opts.positive_threshold;
 	SetupTrain(&t, data, n_valid, &opts, m);
+	if (old && !t.bpr)
+	{
+		/* the biases and factors are relative to the version's mean */
+		t.mu = old->mu;
+		t.r_min = Min(t.r_min, old->r_min);
+		t.r_max = Max(t.r_max, old->r_max);
+	}
 	m->mu = t.mu;
 	m->r_min = t.r_min;
 	m->r_max = t.r_max;
@@ -900,12 +1070,41 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 					(t.n_train + MF_BLOCK_ROWS - 1) / MF_BLOCK_ROWS);
 	theta = InitTheta(&t, learner.n_params, (uint64) opts.seed);
 	optimizer = OptimizerCreate(&opts.optimizer, (int) n_slots);
-	curve = palloc0(sizeof(EpochRecord) * opts.epochs);
-	n_epochs = TrainLoop(name, &opts, &learner, t.n_train, theta, optimizer,
-						 (uint64) opts.seed, curve);
+	if (old)
+		MfWarmParams(old, &t, theta, ws->optimizer, optimizer);
+	curve = palloc0(sizeof(EpochRecord) * Max(opts.epochs, 1));
+	n_epochs = 0;
+	if (opts.epochs > 0)
+		n_epochs = TrainLoop(name, &opts, &learner, t.n_train, theta,
+							 optimizer, (uint64) opts.seed, curve);
+	if (old && n_epochs > 0)
+	{
+		char		rest[LRML_EVENT_LEN];
+
+		strlcpy(rest, curve[0].event, sizeof(rest));
+		snprintf(curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
+				 rest[0] ? ", " : "", rest);
+	}
+	else if (n_epochs == 0)
+	{
+		/* a copy: scored as it stands */
+		curve[0].epoch = -1;
+		curve[0].train_loss = get_float8_nan();
+		curve[0].valid_loss = get_float8_nan();
+		curve[0].valid_metric = get_float8_nan();
+		if (t.n_valid > 0)
+			MfValidate(&t, theta, &curve[0].valid_loss,
+					   &curve[0].valid_metric);
+	}
 
 	/* 4. */
 	FillModel(m, &t, theta);
+	if (old)
+	{
+		m->parent_version = ws->version;
+		m->new_users = m->users.n - old->users.n;
+		m->new_items = m->items.n - old->items.n;
+	}
 	model = palloc0(sizeof(LrmlModel));
 	model->kind = opts.model;
 	model->label = rating_col;
@@ -913,10 +1112,10 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
 	ModelStoreSave(name, data->source, model, OptionsToJsonb(&opts),
-				   BuildMetrics(data, &t, m, &curve[n_epochs - 1]),
+				   BuildMetrics(data, &t, m, &curve[Max(n_epochs - 1, 0)]),
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
-				   curve, n_epochs, 0);
+				   curve, n_epochs, ws ? ws->version : 0);
 	TrainReturnCurve(fcinfo, curve, n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);

@@ -69,6 +69,10 @@ typedef struct MfModel
 	int32	   *seen_items;
 	/* derived for scoring (MfPrepareScoring), not stored */
 	float	   *q_norm;			/* |Q[i]| */
+	/* a warm start's, for the stored metrics only */
+	int32		parent_version; /* 0 when trained from scratch */
+	int32		new_users;		/* users and items its version lacked */
+	int32		new_items;
 } MfModel;
 
 /*

@@ -1176,7 +1176,7 @@ ModelStoreVersionKind(const char *name, int32 version, ModelKind *kind)
 	if (SPI_processed > 0)
 		text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	SPI_finish();
-	for (ModelKind k = MODEL_LOGISTIC; text != NULL && k <= MODEL_MLP; k++)
+	for (ModelKind k = MODEL_LOGISTIC; text != NULL && k <= MODEL_BPR; k++)
 		if (strcmp(text, ModelKindName(k)) == 0)
 		{
 			*kind = k;

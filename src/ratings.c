@@ -374,8 +374,9 @@ RatingsHasColumn(const char *relation, const char *column)
  *	  type; a numeric rating, if rating_col is not NULL).
  * 2. Read the rows through a cursor: skip and count rows with a NULL
  *	  value; refuse non-finite ratings; map the ids through users and
- *	  items, adding new ids when grow (training: the maps must be
- *	  initialized by the caller), else giving -1 for ids they lack.
+ *	  items, adding new ids when grow (training: the maps are initialized
+ *	  here, unless the caller seeded them with a version's ids), else
+ *	  giving -1 for ids they lack.
  *
  * model_typid, when valid, is the id type of a trained model: the
  * relation's ids must be of the same kind (integer or text).  Memory is
@@ -414,7 +415,8 @@ RatingsLoad(const char *relation, const char *user_col, const char *item_col,
 						   format_type_be(model_typid), user_col,
 						   format_type_be(data->id_typid))));
 	MemoryContextSwitchTo(caller_cxt);
-	if (grow)
+	/* maps a warm start seeded with its version's ids are kept */
+	if (grow && users->hash == NULL)
 	{
 		IdMapInit(users, IdTypeIsText(data->id_typid), 1024);
 		IdMapInit(items, IdTypeIsText(data->id_typid), 1024);

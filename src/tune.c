@@ -1035,6 +1035,12 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 	tc->params = JsonbToCString(NULL, &params->root, VARSIZE(params));
 	options = PointOptions(spec, base, p);
 	OptionsParse(options, &opts);
+	if (MODEL_IS_RECOMMENDER(opts.model))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lrml.tune cannot search over a \"%s\" model",
+						ModelKindName(opts.model)),
+				 errhint("Search the options of a recommender by calling lrml.train_recommender for each setting.")));
 	CheckMetric(spec, &opts);
 	if (is_first)
 		*first = opts;
