@@ -84,7 +84,7 @@ WarmStartOptions(const char *name, Jsonb *options)
 static const char *
 KindArticle(ModelKind kind)
 {
-	return kind == MODEL_MLP ? "an" : "a";
+	return kind == MODEL_MLP || kind == MODEL_MF ? "an" : "a";
 }
 
 /*
