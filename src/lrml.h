@@ -19,7 +19,6 @@
 #include <math.h>
 
 #include "catalog/pg_type_d.h"
-#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
 #include "lib/stringinfo.h"
@@ -625,7 +624,6 @@ extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  EpochRecord *curve);
 extern void TrainReturnCurve(FunctionCallInfo fcinfo,
 							 const EpochRecord *curve, int n_epochs);
-extern void TrainShuffle(int64 *a, int64 n, pg_prng_state *rng);
 
 /* warm_start.c */
 extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);

@@ -58,8 +58,8 @@ TrainErrorCallback(void *arg)
 /*
  * Shuffle a[0 .. n - 1] in place (Fisher-Yates) with the given generator.
  */
-void
-TrainShuffle(int64 *a, int64 n, pg_prng_state *rng)
+static void
+Shuffle(int64 *a, int64 n, pg_prng_state *rng)
 {
 	for (int64 i = n - 1; i > 0; i--)
 	{
@@ -431,7 +431,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		n_epochs = epoch + 1;
 
 		/* 1. */
-		TrainShuffle(order, n_batches, &rng);
+		Shuffle(order, n_batches, &rng);
 		loss = RunEpoch(opts, learner, &w, rec, order, n_batches, batch,
 						n_train, theta, grad, optimizer, &updates, &rate);
 
@@ -785,7 +785,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 		else
 			take = want - nv;
 		take = Max(0, Min(take, m));
-		TrainShuffle(members, m, &rng);
+		Shuffle(members, m, &rng);
 		for (int64 i = 0; i < take; i++)
 			train[members[i]] = false;
 		nv += take;
@@ -795,7 +795,7 @@ SplitRows(const RawData *raw, const TrainOptions *opts, bool stratify,
 	for (int64 i = 0; i < n; i++)
 		if (train[i])
 			order[n_train++] = i;
-	TrainShuffle(order, n_train, &rng);
+	Shuffle(order, n_train, &rng);
 	for (int64 i = 0, k = n_train; i < n; i++)
 		if (!train[i])
 			order[k++] = i;
