@@ -232,6 +232,9 @@ SELECT * FROM lrml.train_recommender('e', 'nan_ratings', 'u', 'i', 'r');
 CREATE TABLE null_ratings (u int, i int, r float8);
 INSERT INTO null_ratings VALUES (1, NULL, 3), (NULL, 2, 3), (1, 2, NULL);
 SELECT * FROM lrml.train_recommender('e', 'null_ratings', 'u', 'i', 'r');
+BEGIN READ ONLY;
+SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating');
+ROLLBACK;
 SELECT count(*) FROM lrml.model_names WHERE name = 'e';
 -- scoring: the wrong id type, the wrong kind of model, a negative k
 SELECT lrml.predict_rating('cold', 'a'::text, 'b'::text);

@@ -733,8 +733,8 @@ LoadDestroy(DestReceiver *self)
 /*
  * Return the planner's estimate of the rows a prepared read returns.
  */
-static double
-EstimatedRows(SPIPlanPtr plan)
+double
+DatasetEstimatedRows(SPIPlanPtr plan)
 {
 	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
 	double		rows = 0;
@@ -892,7 +892,7 @@ DatasetLoad(const char *relation, const char *label, ArrayType *features,
 	plan = SPI_prepare(sql.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not plan the read of relation \"%s\"", relation);
-	ReserveRows(raw, &recv.capacity, EstimatedRows(plan));
+	ReserveRows(raw, &recv.capacity, DatasetEstimatedRows(plan));
 
 	memset(&spi_opts, 0, sizeof(spi_opts));
 	spi_opts.read_only = true;

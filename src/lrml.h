@@ -511,6 +511,8 @@ extern char *DatasetTextValue(Datum value, Oid typid, FmgrInfo *outfunc);
 extern RawData *DatasetLoad(const char *relation, const char *label,
 							ArrayType *features, LabelMode mode);
 extern void DatasetCheckMemory(Size bytes);
+struct _SPI_plan;
+extern double DatasetEstimatedRows(struct _SPI_plan *plan);
 
 /* model_store.c */
 extern bytea *ModelStoreSerialize(const LrmlModel *model);

@@ -982,6 +982,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	OptimizerState *optimizer;
 	EpochRecord *curve;
 	StringInfoData state_buf;
+	Jsonb	   *metrics;
 	double	   *theta;
 	int64		n_valid;
 	int64		n_slots;
@@ -1107,10 +1108,16 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	model->kind = opts.model;
 	model->label = rating_col;
 	model->mf = m;
+	metrics = BuildMetrics(data, &t, m, &curve[Max(n_epochs - 1, 0)]);
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
-	ModelStoreSave(name, data->source, model, OptionsToJsonb(&opts),
-				   BuildMetrics(data, &t, m, &curve[Max(n_epochs - 1, 0)]),
+	/* what storing needs is copied: free the largest arrays first */
+	pfree(theta);
+	pfree(data->u);
+	pfree(data->i);
+	if (data->r)
+		pfree(data->r);
+	ModelStoreSave(name, data->source, model, OptionsToJsonb(&opts), metrics,
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
 				   curve, n_epochs, ws ? ws->version : 0);

@@ -348,6 +348,27 @@ CheckColumns(const char *relation, const char *from, const char *user_col,
 }
 
 /*
+ * Size the row arrays of data for the planner's estimate of the rows,
+ * with a margin, so that they need not grow by doubling (which holds the
+ * old and the new arrays at once).  An estimate beyond the memory limit
+ * is ignored; the arrays then grow as rows arrive.
+ */
+static void
+ReserveRatings(RatingData *data, int64 *cap, double estimate, Size row_bytes)
+{
+	double		want = estimate * 1.05 + 1024;
+
+	if (want <= *cap ||
+		want * row_bytes / 1024 > (double) lrml_memory_limit_kb)
+		return;
+	*cap = (int64) want;
+	data->u = repalloc_huge(data->u, sizeof(int32) * *cap);
+	data->i = repalloc_huge(data->i, sizeof(int32) * *cap);
+	if (data->r)
+		data->r = repalloc_huge(data->r, sizeof(double) * *cap);
+}
+
+/*
  * Does the relation (a name or query text) have the column?
  */
 bool
@@ -396,6 +417,7 @@ RatingsLoad(const char *relation, const char *user_col, const char *item_col,
 	Size		row_bytes = 2 * sizeof(int32) +
 		(rating_col ? sizeof(double) : 0);
 	Oid			rating_typid = InvalidOid;
+	SPIPlanPtr	plan;
 	char	   *sql;
 
 	/* 1. */
@@ -433,8 +455,11 @@ RatingsLoad(const char *relation, const char *user_col, const char *item_col,
 	sql = psprintf("SELECT %s, %s%s%s FROM %s", quote_identifier(user_col),
 				   quote_identifier(item_col), rating_col ? ", " : "",
 				   rating_col ? quote_identifier(rating_col) : "", from);
-	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true,
-									   CURSOR_OPT_NO_SCROLL);
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not plan the read of relation \"%s\"", relation);
+	ReserveRatings(data, &cap, DatasetEstimatedRows(plan), row_bytes);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
 		SPITupleTable *tt;

@@ -8,7 +8,9 @@
  * optimizer step, interrupt checks, the per-epoch curve, and the loop's
  * watch over itself (divergence back-off, plateau cuts, early stopping).
  * A model family (logreg.c) plugs in through a Learner and never sees
- * schedules or optimizers.
+ * schedules or optimizers; a family whose rows each touch only a few
+ * parameters (mf.c) sets Learner.run_batch and applies its own sparse
+ * updates through OptimizerSparseStep at the rate the loop gives it.
  *
  * TrainPrepare reads the data (dataset.c), resolves the label, splits the
  * rows, learns the encoding (features.c) and builds the Learner; both
@@ -290,6 +292,34 @@ WatchInit(LoopWatch *w, const double *theta, const OptimizerState *optimizer,
 	w->best_opt = OptimizerCreate(&optimizer->config, optimizer->n);
 }
 
+/* Free an optimizer state made by OptimizerCreate (NULL is allowed). */
+static void
+FreeOptimizer(OptimizerState *state)
+{
+	if (state == NULL)
+		return;
+	if (state->m)
+		pfree(state->m);
+	if (state->v)
+		pfree(state->v);
+	pfree(state);
+}
+
+/*
+ * Give back the watch's copies of the parameters and optimizer state:
+ * for a large model they are most of the loop's memory, and the caller
+ * still has to store the model.
+ */
+static void
+WatchFree(LoopWatch *w)
+{
+	pfree(w->good_theta);
+	FreeOptimizer(w->good_opt);
+	if (w->best_theta)
+		pfree(w->best_theta);
+	FreeOptimizer(w->best_opt);
+}
+
 /*
  * Return the loss of the first batch at the parameters a cold start would
  * begin from (zeros, or the family's initial weights); 0 if not finite.
@@ -514,6 +544,7 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	}
 
 	error_context_stack = callback.previous;
+	WatchFree(&w);
 	pfree(order);
 	if (grad)
 		pfree(grad);
