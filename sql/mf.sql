@@ -166,6 +166,10 @@ SELECT count(*) FROM lrml.train_recommender('vc',
 SELECT pg_typeof(item_id), item_id FROM lrml.recommend('vc', '2'::varchar, 1);
 -- evaluate on rating rows: rmse, mae; on interaction rows: ranking metrics
 SELECT metric, round(value::numeric, 4) FROM lrml.evaluate('cold', 'ratings') ORDER BY metric;
+-- without a relation, the role that trained it evaluates on its source
+SELECT metric, round(value::numeric, 4) FROM lrml.evaluate('cold') ORDER BY metric;
+-- the schedule preview takes a recommender's options and defaults
+SELECT epoch, round(lr::numeric, 6) AS lr FROM lrml.schedule('{"model": "mf", "epochs": 3}', 3);
 -- user 1 has not seen only 103: one hit in two places; no negatives, so no auc
 SELECT metric, round(value::numeric, 4)
 FROM lrml.evaluate('cold', 'SELECT 1 AS user_id, 103 AS item_id', '{"k": 2}') ORDER BY metric;
