@@ -250,6 +250,13 @@ SELECT count(*) FROM lrml.train('lin', 'lin', 'y', options => '{"model": "linear
 SELECT lrml.predict_rating('lin', 1, 2);
 SELECT * FROM lrml.evaluate('cold', 'ratings', '{"kk": 3}');
 SELECT * FROM lrml.evaluate('cold', 'ratings', '{"k": 0}');
+-- a damaged payload is reported, never trusted
+SELECT count(*) FROM lrml.train_recommender('damaged', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"factors": 2, "epochs": 2}');
+UPDATE lrml.models SET parameters = substring(parameters FROM 1 FOR 60) WHERE name = 'damaged';
+SELECT lrml.predict_rating('damaged', 1, 101);
+-- text ids need a typed argument: an untyped literal has no type to give
+SELECT * FROM lrml.recommend('trec', 'u1');
 -- NULL arguments of the strict scoring functions give NULL or no rows
 SELECT lrml.predict_rating('cold', NULL::int, 101);
 SELECT count(*) FROM lrml.recommend('cold', NULL::int);
