@@ -104,7 +104,7 @@ SELECT round(lrml.predict('lin', ARRAY[0.5, 0.5])::numeric, 2) AS y_half;
 -- the real churn table: validation AUC at least 0.80 with every column
 \i test/data/mlc_churn.sql
 SELECT count(*) FROM mlc_churn;
--- one split (seed 1) scores 0.7955; five seeded splits, like 5-fold cross-validation, average above 0.80
+-- one split (seed 1) scores about 0.79; five seeded splits, like 5-fold cross-validation, average above 0.80
 SELECT count(*) AS splits, avg(auc) >= 0.80 AS mean_auc_at_least_080,
        min(auc) > 0.78 AS every_split_above_078
 FROM (SELECT s, (SELECT valid_metric FROM lrml.train(model => 'mlc', relation => 'mlc_churn', label => 'churn',

@@ -91,3 +91,9 @@ SELECT * FROM lrml.train_recommender('mw_clf', 'mw_new', 'user_id', 'item_id', '
 SELECT * FROM lrml.tune('mw', 'mw_new', 'rating', NULL,
   '{"method": "grid", "space": {"factors": [4, 8]}}', '{"model": "mf"}');
 SELECT (SELECT count(*) FROM lrml.models) = n + 1 AS only_the_classifier_stored FROM mw_counts;
+-- one name holds recommenders or models of rows, not both; columns differ
+SELECT * FROM lrml.train_recommender('mw_clf', 'mw_new', 'user_id', 'item_id', 'rating',
+  options => '{"epochs": 1}');
+SELECT * FROM lrml.train('mw', 'SELECT rating, user_id, rating > 3 AS liked FROM mw_old', 'liked', NULL, '{"epochs": 1}');
+SELECT * FROM lrml.train_recommender('mw_same', 'mw_new', 'user_id', 'user_id', 'rating');
+SELECT * FROM lrml.train_recommender('mw_same', 'mw_new', 'user_id', 'item_id', 'item_id');

@@ -989,6 +989,15 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	int			n_epochs;
 
 	/* 1. */
+	if (strcmp(user_col, item_col) == 0 ||
+		(rating_col && (strcmp(rating_col, user_col) == 0 ||
+						strcmp(rating_col, item_col) == 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" is given twice",
+						strcmp(user_col, item_col) == 0 ? user_col :
+						rating_col),
+				 errdetail("The user, item and rating columns must be different columns.")));
 	OptionsParseRecommender(options, &opts);
 	CheckRatingColumn(&opts, rating_col);
 	TrainCheckStorable(name, "lrml.train_recommender()");

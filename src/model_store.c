@@ -876,6 +876,38 @@ ReportStoreConflict(const char *name, MemoryContext cxt)
 }
 
 /*
+ * Fail unless a new version of kind may join the versions of name: a name
+ * holds recommenders or models of rows (classifiers and regressions), not
+ * both, so that scoring it by name keeps working.  SPI must be connected.
+ */
+static void
+CheckSameFamily(const char *name, ModelKind kind)
+{
+	Datum		values[1];
+	char	   *newest;
+	bool		recommender;
+
+	values[0] = CStringGetTextDatum(name);
+	RunQuery("SELECT m.kind FROM lrml.models m"
+			 " WHERE m.name OPERATOR(pg_catalog.=) $1"
+			 " ORDER BY m.version DESC LIMIT 1",
+			 "t", values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	newest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	recommender = strcmp(newest, "mf") == 0 || strcmp(newest, "bpr") == 0;
+	if (recommender != MODEL_IS_RECOMMENDER(kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("a \"%s\" model cannot be a version of model \"%s\"",
+						ModelKindName(kind), name),
+				 errdetail("The versions of model \"%s\" are %s.", name,
+						   recommender ? "recommenders" :
+						   "classifiers or regression models"),
+				 errhint("Use another model name, or drop the model first.")));
+}
+
+/*
  * Store a trained model as the next version of name and return the
  * version number.
  *
@@ -918,7 +950,9 @@ ModelStoreSave(const char *name, const char *source, const LrmlModel *model,
 	values[1] = ObjectIdGetDatum(GetUserId());
 	PG_TRY();
 	{
-		if (!CheckModelOwner(name))
+		if (CheckModelOwner(name))
+			CheckSameFamily(name, model->kind);
+		else
 			RunQuery("INSERT INTO lrml.model_names (name, owner)"
 					 " VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
 					 "tr", values, NULL, SPI_OK_INSERT);

@@ -540,7 +540,9 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 						   (w.backoffs > 0 ? "; training diverged and backed off" : "")),
 				 w.backoffs > 0 && !opts->early_stopping ?
 				 errhint("Lower the learning rate to train without back-offs.") :
-				 errhint("Raise the patience of \"early_stopping\" to train longer.")));
+				 strstr(curve[n_epochs - 1].event, "early_stop") ?
+				 errhint("Raise the patience of \"early_stopping\" to train longer.") :
+				 errhint("The later epochs did not improve on it; a lower or decaying rate may.")));
 	}
 
 	error_context_stack = callback.previous;
