@@ -20,7 +20,8 @@ OBJS = \
 	src/score.o \
 	src/metrics.o \
 	src/tune.o \
-	src/warm_start.o
+	src/warm_start.o \
+	src/aggregates.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

@@ -235,6 +235,8 @@ typedef struct TrainOptions
 	int32		warm_start;		/* 0: none; a version, or WARM_START_DEPLOYED */
 	bool		reset_optimizer;	/* warm start: fresh optimizer state */
 	bool		extend_categories;	/* warm start: add new categories */
+	bool		aggregate;		/* parsed for the aggregate lrml.fit */
+	bool		group_error_fail;	/* on_group_error "error"; else NULL */
 	/* set by TrainPrepare: logistic, or mlp on a two-class label */
 	bool		classifier;
 	/* the range test (lrml.lr_find) only */
@@ -436,6 +438,7 @@ extern bool OptimizerFromName(const char *name, OptimizerKind *kind);
 extern void OptionsDefaults(TrainOptions *opts);
 extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
+extern void OptionsParseAggregate(Jsonb *options, TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
 extern char *OptionsDescribeValue(JsonbValue *v);
@@ -483,6 +486,12 @@ extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
 extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
 extern Oid	ModelStoreTrainedBy(int64 id);
+
+/* aggregates.c: the lrml.model value type */
+extern bytea *ModelValueBuild(const LrmlModel *model, Jsonb *options,
+							  Jsonb *metrics);
+extern LrmlModel *ModelValueDecode(bytea *value, Jsonb **options,
+								   Jsonb **metrics);
 
 /* One trial of a search, as stored in lrml.trials (tune.c) */
 typedef struct TrialRecord
@@ -569,6 +578,7 @@ extern void TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 extern void TrainCheckStorable(const char *name, const char *what);
 extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 					 TrainFitResult *fit);
+extern Jsonb *TrainMetrics(const TrainInput *in, const TrainFitResult *fit);
 extern int32 TrainStore(const char *name, const TrainOptions *opts,
 						const TrainInput *in, const TrainFitResult *fit,
 						Jsonb *extra_metrics);

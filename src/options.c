@@ -162,6 +162,8 @@ static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
+static void ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
+							  TrainOptions *opts);
 static void ParseWarmStart(const OptionSpec *spec, JsonbValue *value,
 						   TrainOptions *opts);
 static void ParseHidden(const OptionSpec *spec, JsonbValue *value,
@@ -253,7 +255,8 @@ static const OptionSpec option_specs[] = {
 	FIELD(reset_optimizer)},
 	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
 	FIELD(extend_categories)},
-	{"on_group_error", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"on_group_error", true, CUSTOM_RULE, FOR_ALL,
+	CUSTOM(ParseOnGroupError)},
 	{"factors", false, INTEGER_RULE(RANGE_GE, 1, 0), FOR_MODELS("mf", "bpr"),
 	NO_FIELD},
 	{"reg", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
@@ -355,6 +358,7 @@ static const char *const schedule_names[] = {
 };
 static const char *const unit_names[] = {"epoch", "step"};
 static const char *const divergence_names[] = {"backoff", "error"};
+static const char *const group_error_names[] = {"null", "error"};
 static const char *const lr_scaling_names[] = {"none", "linear", "sqrt"};
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const cyclic_mode_names[] = {
@@ -384,6 +388,10 @@ static const Vocabulary unit_vocabulary = {
 static const Vocabulary divergence_vocabulary = {
 	"divergence action", "divergence actions", divergence_names,
 	lengthof(divergence_names), AlwaysBuilt
+};
+static const Vocabulary group_error_vocabulary = {
+	"group error action", "group error actions", group_error_names,
+	lengthof(group_error_names), AlwaysBuilt
 };
 static const Vocabulary lr_scaling_vocabulary = {
 	"learning rate scaling", "scalings", lr_scaling_names,
@@ -952,14 +960,40 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 }
 
 /*
+ * on_group_error: "null" (the default: a group that cannot train yields
+ * NULL and a notice) or "error"; only the aggregate lrml.fit takes it.
+ */
+static void
+ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
+				  TrainOptions *opts)
+{
+	char	   *name;
+
+	if (!opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"on_group_error\" applies only to the aggregate lrml.fit"),
+				 errhint("Remove \"on_group_error\": this call trains one model, and any error fails it.")));
+	name = VocabularyValue(OptionSubject(spec->name),
+						   &group_error_vocabulary, value);
+	opts->group_error_fail = strcmp(name, "error") == 0;
+}
+
+/*
  * Read "warm_start": true (the deployed version), false, or a version
- * number.
+ * number.  The aggregate lrml.fit trains new models only.
  */
 static void
 ParseWarmStart(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
 	static const ValueRule version_rule = INTEGER_RULE(RANGE_GE_LE, 1,
 													   PG_INT32_MAX);
+
+	if (opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be used in the aggregate lrml.fit"),
+				 errdetail("lrml.fit trains a new model for each group; it has no stored version to start from.")));
 
 	if (value->type == jbvBool)
 	{
@@ -1946,7 +1980,8 @@ OptionsDefaults(TrainOptions *opts)
  * call ScheduleResolve once the run's length is known.
  */
 static void
-ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
+ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
+			 bool aggregate)
 {
 	int			n_pairs;
 	char	  **keys;
@@ -1961,6 +1996,7 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 	/* 1 */
 	OptionsDefaults(opts);
 	opts->lr_find = lr_find;
+	opts->aggregate = aggregate;
 	if (options == NULL)
 		return;
 
@@ -2030,7 +2066,18 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find)
 void
 OptionsParse(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, false);
+	ParseOptions(options, opts, false, false);
+}
+
+/*
+ * Fill opts from the options of the aggregate lrml.fit: those of a
+ * training call, plus on_group_error and without warm_start; see
+ * ParseOptions.
+ */
+void
+OptionsParseAggregate(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, false, true);
 }
 
 /*
@@ -2041,7 +2088,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 void
 OptionsParseLrFind(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, true);
+	ParseOptions(options, opts, true, false);
 }
 
 
@@ -2261,6 +2308,9 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
 			continue;
+		/* on_group_error only in the options of an aggregate */
+		if (spec->parse == ParseOnGroupError && !opts->aggregate)
+			continue;
 		/* so is a scaling of the rate */
 		if ((spec->parse == ParseLrScaling ||
 			 spec->offset == offsetof(TrainOptions, base_batch_size)) &&
@@ -2290,6 +2340,9 @@ OptionsToJsonb(const TrainOptions *opts)
 		else if (spec->parse == ParseDivergence)
 			PushString(&state, spec->name,
 					   opts->divergence_error ? "error" : "backoff");
+		else if (spec->parse == ParseOnGroupError)
+			PushString(&state, spec->name,
+					   opts->group_error_fail ? "error" : "null");
 		else if (spec->parse == ParseLrScaling)
 			PushString(&state, spec->name, LrScalingName(opts->lr_scaling));
 		else if (spec->parse == ParseWarmStart &&

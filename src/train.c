@@ -1181,6 +1181,18 @@ KeptEpoch(const TrainInput *in, const TrainFitResult *fit)
 }
 
 /*
+ * Return the metrics stored with a trained run (rows, classes, NULL
+ * counts, the kept epoch's losses), as TrainStore stores them; the
+ * aggregate lrml.fit puts them into its lrml.model values.
+ */
+Jsonb *
+TrainMetrics(const TrainInput *in, const TrainFitResult *fit)
+{
+	return BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
+						KeptEpoch(in, fit));
+}
+
+/*
  * Store a trained run as the next version of name and return the version.
  * extra_metrics, if not NULL, is a jsonb object merged into the stored
  * metrics (lrml.tune records its search there).
