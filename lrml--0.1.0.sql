@@ -478,3 +478,34 @@ CREATE AGGREGATE lrml.fit(features float8[], label anyelement, options jsonb) (
 
 COMMENT ON AGGREGATE lrml.fit(float8[], anyelement, jsonb) IS
 	'train one model per group with the options of lrml.train; NULL for a group that cannot train';
+
+-- Internal: the steps of lrml.gradient.  The state is the result itself,
+-- [rows, loss sum, gradient sums], a float8[] of fixed size, and combine
+-- adds two states element by element: a distributed engine can push the
+-- partial aggregate down to the nodes that hold the rows.
+CREATE FUNCTION lrml.gradient_accum(float8[], float8[], float8[], anyelement,
+									jsonb)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'lrml_gradient_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.gradient_combine(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'lrml_gradient_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.gradient_accum(float8[], float8[], float8[], anyelement, jsonb) IS
+	'internal: add a row''s loss and gradient to the state of lrml.gradient';
+COMMENT ON FUNCTION lrml.gradient_combine(float8[], float8[]) IS
+	'internal: add two states of lrml.gradient element by element';
+
+CREATE AGGREGATE lrml.gradient(weights float8[], features float8[],
+							   label anyelement, options jsonb) (
+	SFUNC = lrml.gradient_accum,
+	STYPE = float8[],
+	COMBINEFUNC = lrml.gradient_combine,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE lrml.gradient(float8[], float8[], anyelement, jsonb) IS
+	'sum the loss and its gradient over rows for given weights: [rows, loss, gradient..., bias gradient]';

@@ -238,6 +238,75 @@ BEGIN
 	RAISE NOTICE 'every changed byte handled';
 END $$;
 
+-- lrml.gradient: loss and gradient sums equal the same formula in SQL
+-- (to 1e-9 relative), logistic and linear
+CREATE TABLE agg_grad AS
+SELECT i, (i % 17) / 17.0 AS a, ((i * 7) % 13) / 13.0 - 0.5 AS b,
+       i % 3 = 0 AS y, (i % 5)::float8 AS t
+FROM generate_series(1, 20000) i;
+CREATE FUNCTION agg_close(x float8[], y float8[]) RETURNS bool
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT array_length(x, 1) = array_length(y, 1) AND
+         bool_and(abs(u - v) <= 1e-9 * greatest(abs(u), abs(v), 1e-300))
+  FROM unnest(x, y) AS p(u, v) $$;
+CREATE TABLE agg_grad_serial AS
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y, '{}') AS logistic,
+       lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], t, '{"model": "linear"}') AS linear
+FROM agg_grad;
+SELECT array_length(logistic, 1) AS state_length, logistic[1] AS rows,
+       agg_close(logistic, (
+         SELECT ARRAY[count(*), sum(ln(1 + exp(z)) - y * z), sum((p - y) * a),
+                      sum((p - y) * b), sum(p - y)]
+         FROM (SELECT a, b, y::int AS y, z, 1 / (1 + exp(-z)) AS p
+               FROM (SELECT a, b, y, 0.1 + 0.5 * a - b AS z FROM agg_grad) r) s)) AS logistic_matches_sql,
+       agg_close(linear, (
+         SELECT ARRAY[count(*), sum((z - t) ^ 2 / 2), sum((z - t) * a),
+                      sum((z - t) * b), sum(z - t)]
+         FROM (SELECT a, b, t, 0.1 + 0.5 * a - b AS z FROM agg_grad) r)) AS linear_matches_sql
+FROM agg_grad_serial;
+-- a 0/1 label gives what a boolean gives; NULL labels are skipped
+SELECT agg_close(lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y::int, '{}'),
+                 (SELECT logistic FROM agg_grad_serial)) AS int_label_same,
+       lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], NULLIF(y, y), '{}') IS NULL AS all_null
+FROM agg_grad;
+
+-- a parallel plan pushes partial sums to the workers; the sums equal the
+-- serial plan's to 1e-9 relative
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF)
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y, '{}') FROM agg_grad;
+CREATE TABLE agg_grad_parallel AS
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y, '{}') AS logistic,
+       lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], t, '{"model": "linear"}') AS linear
+FROM agg_grad;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+SELECT agg_close(p.logistic, s.logistic) AS logistic_same,
+       agg_close(p.linear, s.linear) AS linear_same
+FROM agg_grad_parallel p, agg_grad_serial s;
+
+-- lrml.gradient's errors
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], i, '{}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y, '{"model": "logist"}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], y, '{"l2": 1}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1], ARRAY[a, b], y, '{}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, NULL], y, '{}') FROM agg_grad;
+SELECT lrml.gradient(NULL, ARRAY[a, b], y, '{}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, b], 'x'::text, '{}') FROM agg_grad;
+SELECT lrml.gradient(ARRAY[0.5, -1, 0.1], ARRAY[a, 'Infinity'], y, '{}') FROM agg_grad;
+SELECT lrml.gradient(CASE WHEN i = 5 THEN ARRAY[1.0, 2] ELSE ARRAY[0.5, -1, 0.1] END,
+                     CASE WHEN i = 5 THEN ARRAY[a] ELSE ARRAY[a, b] END, y, '{}')
+FROM agg_grad;
+
+DROP TABLE agg_grad, agg_grad_serial, agg_grad_parallel;
+DROP FUNCTION agg_close(float8[], float8[]);
 DROP TABLE agg_customers, region_models, agg_churn, area_models,
 	area_models_parallel, area_scores, region_models_copy, mlc_churn;
 DROP FUNCTION agg_auc(float8[], bool[]);

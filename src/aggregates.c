@@ -32,6 +32,11 @@
  * is a NULL value (imputed with the group's training mean).  Rows with a
  * NULL label are skipped and counted.
  *
+ * The final function first sorts the group's rows (by label, then
+ * features), so the model depends on the rows and not on the order in
+ * which a plan delivers them: a parallel plan trains the same model as a
+ * serial one.
+ *
  * A group whose rows cannot train a model (one class only, too few rows,
  * a diverged run: an error of SQLSTATE class 22, data exception) yields
  * NULL and a NOTICE naming the reason, unless on_group_error is "error".
@@ -42,6 +47,12 @@
  * release; everything it allocated lives in one context that is deleted
  * after the catch.  Errors of any other class (cancel, out of memory,
  * program limits, wrong types) are re-thrown.
+ *
+ * lrml.gradient(weights, features, label, options) sums the loss and its
+ * gradient over its rows for given weights, with a fixed-size float8[]
+ * state and an element-wise-sum combine, so that a parallel plan, or a
+ * distributed engine that pushes partial aggregates to the nodes holding
+ * the data, can compute it where the rows are.
  *
  * src/aggregates.c
  *
@@ -108,6 +119,8 @@ PG_FUNCTION_INFO_V1(lrml_fit_combine);
 PG_FUNCTION_INFO_V1(lrml_fit_serial);
 PG_FUNCTION_INFO_V1(lrml_fit_deserial);
 PG_FUNCTION_INFO_V1(lrml_fit_final);
+PG_FUNCTION_INFO_V1(lrml_gradient_accum);
+PG_FUNCTION_INFO_V1(lrml_gradient_combine);
 
 
 /*
@@ -1074,4 +1087,264 @@ lrml_fit_final(PG_FUNCTION_ARGS)
 			 errdetail("Its rows gave the error: %s.", edata->message),
 			 errhint("The group's model is NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
 	PG_RETURN_NULL();
+}
+
+
+/*
+ * The aggregate lrml.gradient
+ */
+
+/* Leading elements of a gradient state: count, loss sum */
+#define GRADIENT_HEAD	2
+
+/*
+ * Options of lrml.gradient, as read once per query (fn_extra): the loss,
+ * and the options text they were read from.
+ */
+typedef struct GradientOptions
+{
+	Jsonb	   *options;		/* copy of the options read */
+	bool		linear;			/* squared error; else logistic */
+} GradientOptions;
+
+/*
+ * Return the options of lrml.gradient: "model" "logistic" (the default)
+ * or "linear", nothing else.  They are read on the first row and again
+ * only when a row's options differ.
+ */
+static const GradientOptions *
+GradientReadOptions(FunctionCallInfo fcinfo)
+{
+	GradientOptions *go = (GradientOptions *) fcinfo->flinfo->fn_extra;
+	Jsonb	   *options = TrainOptionsArg(fcinfo, 4);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		linear = false;
+
+	if (go != NULL && VARSIZE(go->options) == VARSIZE(options) &&
+		memcmp(go->options, options, VARSIZE(options)) == 0)
+		return go;
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options of lrml.gradient must be a JSON object")));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		char	   *model = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (strcmp(key, "model") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized option of lrml.gradient: \"%s\"",
+							key),
+					 errhint("lrml.gradient takes only \"model\"; the caller applies the learning rate and the penalties.")));
+		if (v.type == jbvString)
+			model = pnstrdup(v.val.string.val, v.val.string.len);
+		if (model == NULL ||
+			(strcmp(model, "logistic") != 0 && strcmp(model, "linear") != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"model\" of lrml.gradient must be \"logistic\" or \"linear\"")));
+		linear = strcmp(model, "linear") == 0;
+	}
+	if (go == NULL)
+		go = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									sizeof(GradientOptions));
+	else
+		pfree(go->options);
+	go->options = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+									 VARSIZE(options));
+	memcpy(go->options, options, VARSIZE(options));
+	go->linear = linear;
+	fcinfo->flinfo->fn_extra = go;
+	return go;
+}
+
+/*
+ * Return the elements of a one-dimensional float8 array without NULLs,
+ * and its length in *n; what names the argument in errors.
+ */
+static double *
+GradientVector(ArrayType *a, int *n, const char *what)
+{
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"%s\" of lrml.gradient must have one dimension",
+						what)));
+	if (ARR_HASNULL(a) && array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" of lrml.gradient must not contain NULL elements",
+						what),
+				 errhint("The caller encodes the features: impute NULL values, for example with the training mean.")));
+	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	/* ARR_DATA_PTR, spelled out to keep -Wsign-compare quiet */
+	return (double *) ((char *) a +
+					   (ARR_HASNULL(a) ? (Size) a->dataoffset :
+						ARR_OVERHEAD_NONULLS(ARR_NDIM(a))));
+}
+
+/*
+ * Return a row's label for lrml.gradient as a double: a boolean, or a
+ * number (0 or 1 for the logistic loss).
+ */
+static double
+GradientLabel(FunctionCallInfo fcinfo, bool linear)
+{
+	Oid			typid = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 3));
+	double		y;
+
+	if (FeatureKindForType(typid) != FEATURE_NUMERIC &&
+		FeatureKindForType(typid) != FEATURE_BOOLEAN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the label of lrml.gradient must be a boolean or a number"),
+				 errdetail("The label given has type %s.",
+						   format_type_be(typid))));
+	y = FeatureDatumToDouble(PG_GETARG_DATUM(3), typid);
+	if (!(fabs(y) <= LRML_MAX_ABS_VALUE))
+		FeatureRejectNumber("label", y);
+	if (!linear && y != 0.0 && y != 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the label of a logistic lrml.gradient must be 0 or 1"),
+				 errdetail("A row has the label %g.", y)));
+	return y;
+}
+
+/*
+ * lrml.gradient_accum(state, weights, features, label, options): add one
+ * row's loss and gradient.
+ *
+ * weights holds w_1 .. w_d and the bias b; the state is [n, L, g_1 ..
+ * g_d, g_b], n the rows, L the loss sum, g the gradient sum.  For a row x
+ * with label y, z = b + sum_j w_j x_j and
+ *
+ *		logistic: loss = log(1 + e^z) - y z,	dloss/dz = sigmoid(z) - y
+ *		linear:   loss = (z - y)^2 / 2,			dloss/dz = z - y
+ *
+ * (log(1 + e^z) as max(z, 0) + log1p(e^-|z|), which cannot overflow);
+ * g_j += dloss/dz * x_j, g_b += dloss/dz.  A row with a NULL label is
+ * skipped.  Features must be finite; a non-finite loss is left for the
+ * caller to see (divergence).
+ */
+Datum
+lrml_gradient_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	const GradientOptions *go;
+	ArrayType  *state;
+	double	   *s;
+	const double *w;
+	const double *x;
+	int			nw;
+	int			nx;
+	int			ns;
+	double		y;
+	double		z;
+	double		dz;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "lrml.gradient_accum called in non-aggregate context");
+	go = GradientReadOptions(fcinfo);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"weights\" of lrml.gradient must not be NULL")));
+	if (PG_ARGISNULL(3) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_ARRAYTYPE_P(PG_GETARG_ARRAYTYPE_P(0));
+	}
+	w = GradientVector(PG_GETARG_ARRAYTYPE_P(1), &nw, "weights");
+	x = GradientVector(PG_GETARG_ARRAYTYPE_P(2), &nx, "features");
+	if (nw != nx + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("lrml.gradient needs one weight per feature and a bias"),
+				 errdetail("%d weights were given for %d features.", nw, nx)));
+	y = GradientLabel(fcinfo, go->linear);
+
+	/* the state is created in the aggregate's context, then updated */
+	if (PG_ARGISNULL(0))
+	{
+		MemoryContext old = MemoryContextSwitchTo(aggcxt);
+		Datum	   *zeros = palloc(sizeof(Datum) * (nw + GRADIENT_HEAD));
+
+		for (int k = 0; k < nw + GRADIENT_HEAD; k++)
+			zeros[k] = Float8GetDatumFast(0.0);
+		state = construct_array(zeros, nw + GRADIENT_HEAD, FLOAT8OID,
+								sizeof(float8), FLOAT8PASSBYVAL,
+								TYPALIGN_DOUBLE);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		state = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(state) != 1 ||
+		ARR_DIMS(state)[0] != nw + GRADIENT_HEAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the weights of one lrml.gradient must have one length")));
+	s = GradientVector(state, &ns, "state");
+
+	z = w[nx];
+	for (int j = 0; j < nx; j++)
+	{
+		if (!isfinite(x[j]))
+			FeatureRejectNumber(psprintf("features[%d]", j + 1), x[j]);
+		z += w[j] * x[j];
+	}
+	if (go->linear)
+	{
+		dz = z - y;
+		s[1] += 0.5 * dz * dz;
+	}
+	else
+	{
+		dz = LrmlSigmoid(z) - y;
+		s[1] += Max(z, 0.0) + log1p(exp(-fabs(z))) - y * z;
+	}
+	s[0] += 1.0;
+	for (int j = 0; j < nx; j++)
+		s[GRADIENT_HEAD + j] += dz * x[j];
+	s[GRADIENT_HEAD + nx] += dz;
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+/*
+ * lrml.gradient_combine(a, b): the element-wise sum of two states, in a.
+ * Strict: the executor keeps the other state when one is NULL.
+ */
+Datum
+lrml_gradient_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int			na;
+	int			nb;
+	double	   *sa;
+	const double *sb;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "lrml.gradient_combine called in non-aggregate context");
+	sa = GradientVector(a, &na, "state");
+	sb = GradientVector(b, &nb, "state");
+	if (na != nb)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the weights of one lrml.gradient must have one length"),
+				 errdetail("Partial sums of %d and %d elements were combined.",
+						   na, nb)));
+	for (int k = 0; k < na; k++)
+		sa[k] += sb[k];
+	PG_RETURN_ARRAYTYPE_P(a);
 }
