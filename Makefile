@@ -21,7 +21,8 @@ OBJS = \
 	src/metrics.o \
 	src/tune.o \
 	src/warm_start.o \
-	src/aggregates.o
+	src/aggregates.o \
+	src/full_batch.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

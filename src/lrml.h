@@ -21,6 +21,7 @@
 #include "catalog/pg_type_d.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
+#include "nodes/execnodes.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -235,6 +236,7 @@ typedef struct TrainOptions
 	int32		warm_start;		/* 0: none; a version, or WARM_START_DEPLOYED */
 	bool		reset_optimizer;	/* warm start: fresh optimizer state */
 	bool		extend_categories;	/* warm start: add new categories */
+	bool		full_batch;		/* mode "full_batch"; else "minibatch" */
 	bool		aggregate;		/* parsed for the aggregate lrml.fit */
 	bool		group_error_fail;	/* on_group_error "error"; else NULL */
 	/* set by TrainPrepare: logistic, or mlp on a two-class label */
@@ -582,10 +584,19 @@ extern Jsonb *TrainMetrics(const TrainInput *in, const TrainFitResult *fit);
 extern int32 TrainStore(const char *name, const TrainOptions *opts,
 						const TrainInput *in, const TrainFitResult *fit,
 						Jsonb *extra_metrics);
+extern void TrainResolveLabels(RawData *raw, const TrainOptions *opts,
+							   LrmlModel *model);
+extern void TrainReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve,
+							 int n_epochs);
 extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,
 					  EpochRecord *curve);
+
+/* full_batch.c */
+extern void FullBatchTrain(ReturnSetInfo *rsinfo, const char *name,
+						   const char *relation, const char *label,
+						   ArrayType *features, TrainOptions *opts);
 
 /* warm_start.c */
 extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);

@@ -162,6 +162,8 @@ static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
+static void ParseMode(const OptionSpec *spec, JsonbValue *value,
+					  TrainOptions *opts);
 static void ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
 							  TrainOptions *opts);
 static void ParseWarmStart(const OptionSpec *spec, JsonbValue *value,
@@ -243,8 +245,7 @@ static const OptionSpec option_specs[] = {
 	FIELD(schedule.warmup_epochs)},
 	{"warmup_steps", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
 	FIELD(schedule.warmup_steps)},
-	/* named in the design, not built yet */
-	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"mode", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseMode)},
 	{"warm_start", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseWarmStart)},
 	{"verbose", true, BOOLEAN_RULE, FOR_ALL, FIELD(verbose)},
 	{"early_stopping", true, CUSTOM_RULE, FOR_ALL,
@@ -359,6 +360,7 @@ static const char *const schedule_names[] = {
 static const char *const unit_names[] = {"epoch", "step"};
 static const char *const divergence_names[] = {"backoff", "error"};
 static const char *const group_error_names[] = {"null", "error"};
+static const char *const mode_names[] = {"minibatch", "full_batch"};
 static const char *const lr_scaling_names[] = {"none", "linear", "sqrt"};
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const cyclic_mode_names[] = {
@@ -388,6 +390,10 @@ static const Vocabulary unit_vocabulary = {
 static const Vocabulary divergence_vocabulary = {
 	"divergence action", "divergence actions", divergence_names,
 	lengthof(divergence_names), AlwaysBuilt
+};
+static const Vocabulary mode_vocabulary = {
+	"training mode", "training modes", mode_names, lengthof(mode_names),
+	AlwaysBuilt
 };
 static const Vocabulary group_error_vocabulary = {
 	"group error action", "group error actions", group_error_names,
@@ -957,6 +963,25 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 	if (!ModelFromName(name, &opts->model))
 		elog(ERROR, "model \"%s\" has no kind", name);
 	opts->model_given = true;
+}
+
+/*
+ * mode: "minibatch" (the default: the rows are read once into memory) or
+ * "full_batch" (one lrml.gradient pass over the relation per epoch,
+ * full_batch.c), which lrml.fit does not take.
+ */
+static void
+ParseMode(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &mode_vocabulary, value);
+
+	opts->full_batch = strcmp(name, "full_batch") == 0;
+	if (opts->full_batch && opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in the aggregate lrml.fit"),
+				 errdetail("lrml.fit trains each group on rows it has gathered in memory.")));
 }
 
 /*
@@ -1907,6 +1932,27 @@ CheckCombinations(TrainOptions *opts, bool given_base)
 				 errmsg("option \"base_batch_size\" requires \"lr_scaling\" \"linear\" or \"sqrt\""),
 				 errdetail("Without \"lr_scaling\" the rate does not depend on the batch size."),
 				 errhint("Set \"lr_scaling\", or remove \"base_batch_size\".")));
+	if (opts->full_batch && opts->model == MODEL_MLP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" trains logistic and linear models only"),
+				 errhint("Use \"mode\": \"minibatch\" for an mlp.")));
+	if (opts->full_batch &&
+		(opts->class_weight_balanced || opts->class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"class_weight\" cannot be used with \"mode\" \"full_batch\""),
+				 errdetail("A full-batch pass sums every row with the same weight.")));
+	if (opts->full_batch && opts->warm_start != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be used with \"mode\" \"full_batch\""),
+				 errdetail("A full-batch run encodes the relation afresh.")));
+	if (opts->full_batch && opts->lr_find)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in a learning-rate range test"),
+				 errdetail("The range test reads the rows once into memory.")));
 	SetRateScale(opts);
 
 	FinishSchedule(&opts->schedule);
@@ -2308,6 +2354,9 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
 			continue;
+		/* a mode only when it is not the default */
+		if (spec->parse == ParseMode && !opts->full_batch)
+			continue;
 		/* on_group_error only in the options of an aggregate */
 		if (spec->parse == ParseOnGroupError && !opts->aggregate)
 			continue;
@@ -2340,6 +2389,8 @@ OptionsToJsonb(const TrainOptions *opts)
 		else if (spec->parse == ParseDivergence)
 			PushString(&state, spec->name,
 					   opts->divergence_error ? "error" : "backoff");
+		else if (spec->parse == ParseMode)
+			PushString(&state, spec->name, "full_batch");
 		else if (spec->parse == ParseOnGroupError)
 			PushString(&state, spec->name,
 					   opts->group_error_fail ? "error" : "null");

@@ -539,10 +539,12 @@ IsAutoPositive(const RawData *raw, const char *text)
 
 /*
  * Decide the positive class of a logistic model's label and turn the label
- * codes of raw->y into 0/1.  Sets the model's label texts.
+ * codes of raw->y into 0/1.  Sets the model's label texts.  Full-batch
+ * training (full_batch.c) resolves its classes here too, from one row per
+ * class.
  */
-static void
-ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
+void
+TrainResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 {
 	int			pos = -1;
 
@@ -639,7 +641,7 @@ WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
 		opts->positive_class = pstrdup(old->positive_label);
 	if (same)
 	{
-		ResolveLabels(raw, opts, model);
+		TrainResolveLabels(raw, opts, model);
 		if (!MatchesPositive(raw, model->positive_label, old->positive_label))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1061,7 +1063,7 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 	if (opts->classifier && warm)
 		WarmLabels(raw, opts, warm, model);
 	else if (opts->classifier)
-		ResolveLabels(raw, opts, model);
+		TrainResolveLabels(raw, opts, model);
 	else if (raw->n_rows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1224,8 +1226,9 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
  * Put a training curve into a materialized result of rows (epoch, lr,
  * train_loss, valid_loss, valid_metric, event).
  */
-static void
-ReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve, int n_epochs)
+void
+TrainReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve,
+				 int n_epochs)
 {
 	for (int e = 0; e < n_epochs; e++)
 	{
@@ -1277,6 +1280,11 @@ lrml_train(PG_FUNCTION_ARGS)
 	OptionsParse(options, &opts);
 	TrainCheckStorable(name, "lrml.train()");
 	InitMaterializedSRF(fcinfo, 0);
+	if (opts.full_batch)
+	{
+		FullBatchTrain(rsinfo, name, relation, label, features, &opts);
+		return (Datum) 0;
+	}
 
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -1291,7 +1299,7 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 4. */
 	TrainStore(name, &opts, &in, &fit, NULL);
-	ReturnCurve(rsinfo, fit.curve, fit.n_epochs);
+	TrainReturnCurve(rsinfo, fit.curve, fit.n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);

@@ -1027,6 +1027,11 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 	tc->params = JsonbToCString(NULL, &params->root, VARSIZE(params));
 	options = PointOptions(spec, base, p);
 	OptionsParse(options, &opts);
+	if (opts.full_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in lrml.tune"),
+				 errdetail("A search trains its trials on rows read once into memory.")));
 	CheckMetric(spec, &opts);
 	if (is_first)
 	{
