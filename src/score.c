@@ -50,6 +50,12 @@
  * differs: a classifier mlp returns sigmoid(score), a regression
  * y_center + y_scale * score.
  *
+ * lrml.predict and lrml.predict_class also take an lrml.model value
+ * (aggregates.c) instead of a name.  A value needs no store lookup: per
+ * query (fn_extra) the last SCORE_VALUE_MODELS values decoded are kept,
+ * found again by a hash and a comparison of their bytes, and folded like
+ * a cached model; they die with the query.
+ *
  * This file reads user data only in lrml.evaluate, through an SPI cursor
  * over the caller's relation or query, with the caller's rights.  Without
  * a relation, lrml.evaluate re-reads the stored source of the model, and
