@@ -108,20 +108,6 @@ typedef struct FitState
 	FmgrInfo   *outfunc;		/* label output function (accum only) */
 } FitState;
 
-PG_FUNCTION_INFO_V1(lrml_model_in);
-PG_FUNCTION_INFO_V1(lrml_model_out);
-PG_FUNCTION_INFO_V1(lrml_model_recv);
-PG_FUNCTION_INFO_V1(lrml_model_send);
-PG_FUNCTION_INFO_V1(lrml_model_info);
-PG_FUNCTION_INFO_V1(lrml_save);
-PG_FUNCTION_INFO_V1(lrml_fit_accum);
-PG_FUNCTION_INFO_V1(lrml_fit_combine);
-PG_FUNCTION_INFO_V1(lrml_fit_serial);
-PG_FUNCTION_INFO_V1(lrml_fit_deserial);
-PG_FUNCTION_INFO_V1(lrml_fit_final);
-PG_FUNCTION_INFO_V1(lrml_gradient_accum);
-PG_FUNCTION_INFO_V1(lrml_gradient_combine);
-
 
 /*
  * The value type
@@ -268,6 +254,7 @@ ModelValueDecode(bytea *value, Jsonb **options, Jsonb **metrics)
 /*
  * lrml.model input: "lrml.model/1:" and the base64 of the binary form.
  */
+PG_FUNCTION_INFO_V1(lrml_model_in);
 Datum
 lrml_model_in(PG_FUNCTION_ARGS)
 {
@@ -305,6 +292,7 @@ lrml_model_in(PG_FUNCTION_ARGS)
 /*
  * lrml.model output: the text form (see lrml_model_in).
  */
+PG_FUNCTION_INFO_V1(lrml_model_out);
 Datum
 lrml_model_out(PG_FUNCTION_ARGS)
 {
@@ -326,6 +314,7 @@ lrml_model_out(PG_FUNCTION_ARGS)
 /*
  * lrml.model binary input: the binary form, checked as input is.
  */
+PG_FUNCTION_INFO_V1(lrml_model_recv);
 Datum
 lrml_model_recv(PG_FUNCTION_ARGS)
 {
@@ -342,6 +331,7 @@ lrml_model_recv(PG_FUNCTION_ARGS)
 /*
  * lrml.model binary output: the binary form as stored.
  */
+PG_FUNCTION_INFO_V1(lrml_model_send);
 Datum
 lrml_model_send(PG_FUNCTION_ARGS)
 {
@@ -368,6 +358,7 @@ InfoString(StringInfo buf, const char *key, const char *value)
  * lrml.model_info(m lrml.model): its kind, label and classes, inputs,
  * options, metrics and feature encoding, as a jsonb object.
  */
+PG_FUNCTION_INFO_V1(lrml_model_info);
 Datum
 lrml_model_info(PG_FUNCTION_ARGS)
 {
@@ -406,6 +397,7 @@ lrml_model_info(PG_FUNCTION_ARGS)
  * security), with source "lrml.save", its options and metrics, no
  * optimizer state and no training log; return the version.
  */
+PG_FUNCTION_INFO_V1(lrml_save);
 Datum
 lrml_save(PG_FUNCTION_ARGS)
 {
@@ -487,6 +479,7 @@ FitStateGrow(FitState *state, MemoryContext aggcxt, int64 need)
 {
 	int64		cap = Max(64, state->capacity);
 	Size		bytes;
+	Size		x_bytes;
 
 	if (need <= state->capacity)
 		return;
@@ -494,17 +487,16 @@ FitStateGrow(FitState *state, MemoryContext aggcxt, int64 need)
 		cap *= 2;
 	bytes = mul_size(cap, mul_size(state->d + 1, sizeof(double)));
 	DatasetCheckMemory(bytes);
+	x_bytes = mul_size(cap, mul_size(state->d, sizeof(double)));
 	if (state->X == NULL)
 	{
-		state->X = MemoryContextAllocHuge(aggcxt,
-										  mul_size(cap, mul_size(state->d, sizeof(double))));
+		state->X = MemoryContextAllocHuge(aggcxt, x_bytes);
 		state->y = MemoryContextAllocHuge(aggcxt,
 										  mul_size(cap, sizeof(double)));
 	}
 	else
 	{
-		state->X = repalloc_huge(state->X,
-								 mul_size(cap, mul_size(state->d, sizeof(double))));
+		state->X = repalloc_huge(state->X, x_bytes);
 		state->y = repalloc_huge(state->y, mul_size(cap, sizeof(double)));
 	}
 	state->capacity = cap;
@@ -561,6 +553,7 @@ FitLabelCode(FitState *state, MemoryContext aggcxt, const char *text)
  * NULL element is a NULL value of its feature.  Values must be finite and
  * within LRML_MAX_ABS_VALUE, as lrml.train requires.
  */
+PG_FUNCTION_INFO_V1(lrml_fit_accum);
 Datum
 lrml_fit_accum(PG_FUNCTION_ARGS)
 {
@@ -688,6 +681,7 @@ FitStateAppend(FitState *dst, const FitState *src, MemoryContext aggcxt)
  * lrml.fit_combine(a, b): the rows of both states, in a (or a copy of b
  * in the aggregate's context when a is NULL).
  */
+PG_FUNCTION_INFO_V1(lrml_fit_combine);
 Datum
 lrml_fit_combine(PG_FUNCTION_ARGS)
 {
@@ -728,6 +722,7 @@ lrml_fit_combine(PG_FUNCTION_ARGS)
  * hand to the leader.  Doubles are copied in the machine's own format:
  * a serialized state never leaves the server.
  */
+PG_FUNCTION_INFO_V1(lrml_fit_serial);
 Datum
 lrml_fit_serial(PG_FUNCTION_ARGS)
 {
@@ -759,6 +754,7 @@ lrml_fit_serial(PG_FUNCTION_ARGS)
  * lrml.fit_deserial(bytes, internal): a state from lrml.fit_serial, in
  * the current context.
  */
+PG_FUNCTION_INFO_V1(lrml_fit_deserial);
 Datum
 lrml_fit_deserial(PG_FUNCTION_ARGS)
 {
@@ -827,6 +823,7 @@ ClassValueText(Oid typid, double v)
 	return buf.data;
 }
 
+/* qsort comparator: strings by strcmp */
 static int
 CompareText(const void *a, const void *b)
 {
@@ -1038,6 +1035,7 @@ FitGroup(const FitState *state, TrainOptions *opts, MemoryContext result_cxt)
  *	  why catching without a subtransaction is safe here.
  * 3. Delete the group's context either way.
  */
+PG_FUNCTION_INFO_V1(lrml_fit_final);
 Datum
 lrml_fit_final(PG_FUNCTION_ARGS)
 {
@@ -1236,6 +1234,7 @@ GradientLabel(FunctionCallInfo fcinfo, bool linear)
  * skipped.  Features must be finite; a non-finite loss is left for the
  * caller to see (divergence).
  */
+PG_FUNCTION_INFO_V1(lrml_gradient_accum);
 Datum
 lrml_gradient_accum(PG_FUNCTION_ARGS)
 {
@@ -1324,6 +1323,7 @@ lrml_gradient_accum(PG_FUNCTION_ARGS)
  * lrml.gradient_combine(a, b): the element-wise sum of two states, in a.
  * Strict: the executor keeps the other state when one is NULL.
  */
+PG_FUNCTION_INFO_V1(lrml_gradient_combine);
 Datum
 lrml_gradient_combine(PG_FUNCTION_ARGS)
 {

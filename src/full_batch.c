@@ -223,6 +223,7 @@ ResolveColumns(const char *from, const char *relation, const char *label,
 	return n;
 }
 
+/* qsort comparator: category texts by strcmp, as features.c sorts them */
 static int
 CompareCategoryText(const void *a, const void *b)
 {
@@ -577,14 +578,14 @@ FullBatchValidate(void *arg, const double *theta, double *loss,
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			ArrayType  *x = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r],
-															 SPI_tuptable->tupdesc,
-															 1, &isnull));
+			ArrayType  *x = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 1,
+															 &isnull));
 			const double *xv = ArrayValues(x);
-			double		yv = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[r],
-														  SPI_tuptable->tupdesc,
-														  2, &isnull));
+			double		yv = DatumGetFloat8(SPI_getbinval(tuple, desc, 2,
+														  &isnull));
 			double		z = theta[fb->d];
 
 			for (int k = 0; k < fb->d; k++)
