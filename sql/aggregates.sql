@@ -161,8 +161,9 @@ SELECT bool_and(lrml.predict('agg_region1', ARRAY[c.tenure, c.charges, c.calls])
 FROM agg_customers c, region_models r WHERE r.region = 2;
 SELECT lrml.drop_model('agg_region1');
 
--- a group that cannot train yields NULL and a notice naming the reason
--- (groups sorted, so that the notices come in a fixed order)
+-- a group that cannot train yields NULL; one notice per query counts
+-- them and names the first one's reason (groups sorted, so that the
+-- first is always the same)
 SET enable_hashagg = off;
 SELECT region, m IS NULL AS is_null
 FROM (SELECT region, lrml.fit(ARRAY[tenure], region = 0 OR churned AND region <> 1, '{}') AS m
@@ -173,6 +174,13 @@ SELECT lrml.fit(ARRAY[tenure], churned, '{}') IS NULL AS no_labels
 FROM agg_customers WHERE false;
 SELECT lrml.fit(ARRAY[tenure], NULL::bool, '{}') IS NULL AS all_labels_null
 FROM agg_customers WHERE id < 10;
+-- as a window aggregate, over each partition, each failing partition
+-- reports at once
+SELECT region, bool_and(m IS NULL) AS is_null, count(*) AS rows
+FROM (SELECT region, lrml.fit(ARRAY[tenure], region = 0 OR churned, '{"epochs": 2}')
+                     OVER (PARTITION BY region) AS m
+      FROM agg_customers WHERE id <= 400) s
+GROUP BY region ORDER BY region;
 -- ... and fails the query with "on_group_error": "error"
 SELECT region, lrml.fit(ARRAY[tenure], region = 0 OR churned, '{"on_group_error": "error"}') IS NULL
 FROM agg_customers GROUP BY region ORDER BY region;

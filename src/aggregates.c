@@ -39,7 +39,8 @@
  *
  * A group whose rows cannot train a model (one class only, too few rows,
  * a diverged run: an error of SQLSTATE class 22, data exception) yields
- * NULL and a NOTICE naming the reason, unless on_group_error is "error".
+ * NULL, unless on_group_error is "error"; one NOTICE per query gives the
+ * number of such groups and the first one's reason.
  * This is caught with PG_TRY and no subtransaction.  That is safe here
  * because the final function's training is pure computation over memory
  * it owns: it reads no table, takes no lock, pins no buffer and opens no
@@ -62,6 +63,7 @@
 
 #include "common/base64.h"
 #include "common/shortest_dec.h"
+#include "executor/executor.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
@@ -1026,12 +1028,93 @@ FitGroup(const FitState *state, TrainOptions *opts, MemoryContext result_cxt)
 }
 
 /*
+ * The groups of one query that could not train (fn_extra of the final
+ * function): their count and the first reason, reported in one NOTICE
+ * when the query's executor shuts down.
+ */
+typedef struct FitFailures
+{
+	int64		n_failed;
+	char	   *first_reason;
+	bool		registered;		/* the shutdown callback is registered */
+} FitFailures;
+
+/*
+ * Executor shutdown callback: report the query's failed groups in one
+ * NOTICE.
+ */
+static void
+FitReportFailures(Datum arg)
+{
+	FitFailures *ff = (FitFailures *) DatumGetPointer(arg);
+
+	if (ff->n_failed > 0)
+		ereport(NOTICE,
+				(errmsg_plural("lrml.fit could not train the model of " INT64_FORMAT " group",
+							   "lrml.fit could not train the models of " INT64_FORMAT " groups",
+							   ff->n_failed, ff->n_failed),
+				 errdetail("The first failing group gave the error: %s.",
+						   ff->first_reason),
+				 errhint("Their models are NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
+	ff->n_failed = 0;
+	ff->registered = false;
+}
+
+/*
+ * Note a group that could not train, with the error it gave.  Under a
+ * plain aggregate node, the query's failures are counted and reported
+ * once, when its executor shuts down (a query that fails later reports
+ * nothing more); elsewhere (a window aggregate) each group reports at
+ * once.
+ */
+static void
+FitNoteFailure(FunctionCallInfo fcinfo, const char *reason)
+{
+	FitFailures *ff = (FitFailures *) fcinfo->flinfo->fn_extra;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, AggState))
+	{
+		ereport(NOTICE,
+				(errmsg("lrml.fit could not train the model of a group"),
+				 errdetail("Its rows gave the error: %s.", reason),
+				 errhint("The group's model is NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
+		return;
+	}
+	if (ff == NULL)
+	{
+		ff = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									sizeof(FitFailures));
+		fcinfo->flinfo->fn_extra = ff;
+	}
+	if (!ff->registered)
+	{
+		/*
+		 * An expression context of its own: the node's are reset per
+		 * group, this one only when the executor state is freed.
+		 */
+		EState	   *estate = ((AggState *) fcinfo->context)->ss.ps.state;
+
+		RegisterExprContextCallback(CreateExprContext(estate),
+									FitReportFailures, PointerGetDatum(ff));
+		ff->registered = true;
+	}
+	if (ff->n_failed++ == 0)
+	{
+		if (ff->first_reason)
+			pfree(ff->first_reason);
+		ff->first_reason = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
+											   reason);
+	}
+}
+
+/*
  * lrml.fit_final(state): train the group's model.
  *
  * 1. Read the group's options (checked by the first row already).
  * 2. Train in a context of its own (FitGroup).  A data exception (SQLSTATE
  *	  class 22) is caught, unless on_group_error is "error": the group
- *	  yields NULL and a NOTICE with the reason.  See the file header for
+ *	  yields NULL, and the query reports its failed groups in one NOTICE
+ *	  (FitNoteFailure).  See the file header for
  *	  why catching without a subtransaction is safe here.
  * 3. Delete the group's context either way.
  */
@@ -1080,10 +1163,7 @@ lrml_fit_final(PG_FUNCTION_ARGS)
 	MemoryContextDelete(group_cxt);
 	if (value != NULL)
 		PG_RETURN_BYTEA_P(value);
-	ereport(NOTICE,
-			(errmsg("lrml.fit could not train the model of a group"),
-			 errdetail("Its rows gave the error: %s.", edata->message),
-			 errhint("The group's model is NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
+	FitNoteFailure(fcinfo, edata->message);
 	PG_RETURN_NULL();
 }
 
