@@ -151,7 +151,8 @@ SELECT r.region, r.m::text = c.m::text AS binary_round_trip
 FROM region_models r JOIN region_models_copy c USING (region) ORDER BY r.region;
 
 -- lrml.save stores the value as the next version; scoring by name equals
--- scoring by value
+-- scoring by value; evaluate needs a relation with columns x[1], ... and
+-- label
 SELECT lrml.save('agg_region1', m) AS version FROM region_models WHERE region = 1;
 SELECT lrml.save(model => 'agg_region1', m => m) AS version FROM region_models WHERE region = 2;
 SELECT version, kind, source, options->>'epochs' AS epochs, metrics->'rows' AS rows
@@ -159,6 +160,10 @@ FROM lrml.models WHERE name = 'agg_region1' ORDER BY version;
 SELECT bool_and(lrml.predict('agg_region1', ARRAY[c.tenure, c.charges, c.calls])
                 = lrml.predict(r.m, ARRAY[c.tenure, c.charges, c.calls])) AS same_scores
 FROM agg_customers c, region_models r WHERE r.region = 2;
+SELECT metric, round(value::numeric, 4) AS value
+FROM lrml.evaluate('agg_region1', 'SELECT tenure AS "x[1]", charges AS "x[2]", calls AS "x[3]", churned AS label FROM agg_customers WHERE region = 2')
+WHERE metric IN ('auc', 'rows') ORDER BY metric;
+SELECT * FROM lrml.evaluate('agg_region1');
 SELECT lrml.drop_model('agg_region1');
 
 -- a group that cannot train yields NULL; one notice per query counts

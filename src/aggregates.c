@@ -417,7 +417,7 @@ lrml_save(PG_FUNCTION_ARGS)
 	TrainCheckStorable(name, "lrml.save()");
 	value = PG_GETARG_BYTEA_PP(1);
 	model = ModelValueDecode(value, &options, &metrics);
-	PG_RETURN_INT32(ModelStoreSave(name, "lrml.save", model, options,
+	PG_RETURN_INT32(ModelStoreSave(name, LRML_SAVE_SOURCE, model, options,
 								   metrics, NULL, NULL, 0, 0));
 }
 

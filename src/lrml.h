@@ -489,7 +489,8 @@ extern int64 ModelStoreLookup(const char *name, int32 *version,
 extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
 extern Oid	ModelStoreTrainedBy(int64 id);
 
-/* aggregates.c: the lrml.model value type */
+/* aggregates.c: the lrml.model value type; the source of a saved value */
+#define LRML_SAVE_SOURCE		"lrml.save"
 extern bytea *ModelValueBuild(const LrmlModel *model, Jsonb *options,
 							  Jsonb *metrics);
 extern LrmlModel *ModelValueDecode(bytea *value, Jsonb **options,

@@ -1610,6 +1610,13 @@ EvaluateDefaultRelation(const CachedModel *cm)
 	Oid			trained_by = ModelStoreTrainedBy(cm->id);
 	char	   *role;
 
+	if (strcmp(cm->stored->source, LRML_SAVE_SOURCE) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version %d of model \"%s\" has no training source",
+						cm->stored->version, cm->stored->name),
+				 errdetail("It was stored from an lrml.model value by lrml.save."),
+				 errhint("Pass the relation or query to evaluate on explicitly.")));
 	if (OidIsValid(trained_by) && trained_by == GetUserId())
 		return cm->stored->source;
 
