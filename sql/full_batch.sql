@@ -57,6 +57,21 @@ SELECT bool_or(event LIKE '%diverged%') AS backed_off
 FROM lrml.train('fb_div', 'fb_rows', 'churned', ARRAY['tenure', 'charges'],
                 options => '{"mode": "full_batch", "epochs": 6, "optimizer": "sgd", "learning_rate": 1e6}');
 
+-- labels of other types: char(3) text classes, 0/1 numerics, a boolean
+-- whose positive class is false
+SELECT (array_agg(valid_metric ORDER BY epoch DESC))[1] > 0.99 AS char_label_auc_ok
+FROM lrml.train('fb_char', 'SELECT (i % 17)::float8 AS a, (CASE WHEN i % 17 > 8 THEN ''yes'' ELSE ''no'' END)::char(3) AS y FROM fb_rows', 'y',
+                options => '{"mode": "full_batch", "epochs": 20, "learning_rate": 0.3}');
+SELECT (array_agg(valid_metric ORDER BY epoch DESC))[1] > 0.99 AS numeric_label_auc_ok
+FROM lrml.train('fb_num', 'SELECT (i % 17)::float8 AS a, (i % 17 > 8)::int * 1.0 AS y FROM fb_rows', 'y',
+                options => '{"mode": "full_batch", "epochs": 20, "learning_rate": 0.3}');
+SELECT (array_agg(valid_metric ORDER BY epoch DESC))[1] > 0.99 AS false_positive_auc_ok
+FROM lrml.train('fb_bool', 'SELECT (i % 17)::float8 AS a, i % 17 > 8 AS y FROM fb_rows', 'y',
+                options => '{"mode": "full_batch", "epochs": 20, "learning_rate": 0.3, "positive_class": "false"}');
+SELECT name, metrics->>'positive_class' AS positive_class,
+       lrml.predict(name, ARRAY[16.0]) > 0.9 AS high_at_16
+FROM lrml.models WHERE name IN ('fb_char', 'fb_num', 'fb_bool') ORDER BY name;
+
 -- a linear model on a numeric label, from a query
 SELECT count(*) AS epochs,
        (array_agg(valid_metric ORDER BY epoch DESC))[1] < 1 AS rmse_ok
@@ -89,5 +104,6 @@ SELECT * FROM lrml.train('fb_bad', 'SELECT NULL::float8 AS x, churned FROM fb_ro
 SELECT count(*) FROM lrml.models WHERE name = 'fb_bad';
 
 SELECT lrml.drop_model(n) FROM unnest(ARRAY['fb_full', 'fb_mini', 'fb_es', 'fb_cos',
-                                            'fb_div', 'fb_lin']) AS n;
+                                            'fb_div', 'fb_lin', 'fb_char', 'fb_num',
+                                            'fb_bool']) AS n;
 DROP TABLE fb_rows;

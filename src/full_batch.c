@@ -478,9 +478,17 @@ LearnLabel(FullBatch *fb, const char *label, Oid label_typid,
 	TrainResolveLabels(&raw, opts, model);
 	model->y_center = 0.0;
 	model->y_scale = 1.0;
-	fb->y_sql = psprintf("((%s) OPERATOR(pg_catalog.=) %s::%s)::int",
-						 q, quote_literal_cstr(model->positive_label),
-						 format_type_be_qualified(label_typid));
+
+	/* compared as the classes were read: by value, truth or text */
+	if (label_typid == BOOLOID)
+		fb->y_sql = psprintf(strcmp(model->positive_label, "t") == 0 ?
+							 "(%s)::int" : "(NOT (%s))::int", q);
+	else if (kind == FEATURE_NUMERIC)
+		fb->y_sql = psprintf("((%s)::float8 OPERATOR(pg_catalog.=) (%.17g)::float8)::int",
+							 q, strtod(model->positive_label, NULL));
+	else
+		fb->y_sql = psprintf("((%s)::text OPERATOR(pg_catalog.=) %s)::int",
+							 q, quote_literal_cstr(model->positive_label));
 }
 
 /* Return the elements of a float8[] without NULLs */
