@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * aggregates.c
- *	  The lrml.model value type and the aggregate lrml.fit.
+ *	  The lrml.model value type and the aggregates lrml.fit and
+ *	  lrml.gradient.
  *
  * lrml.model is a trained model as a value: any kind lrml trains, with
  * the options it was trained with and its metrics, so that it can be
@@ -41,7 +42,8 @@
  * a diverged run: an error of SQLSTATE class 22, data exception) yields
  * NULL, unless on_group_error is "error"; one NOTICE per query gives the
  * number of such groups and the first one's reason.
- * This is caught with PG_TRY and no subtransaction.  That is safe here
+ *
+ * Such an error is caught with PG_TRY and no subtransaction.  That is safe here
  * because the final function's training is pure computation over memory
  * it owns: it reads no table, takes no lock, pins no buffer and opens no
  * file, so the error leaves nothing that only transaction abort could
