@@ -24,7 +24,9 @@ OBJS = \
 	src/ratings.o \
 	src/mf.o \
 	src/mf_store.o \
-	src/mf_score.o
+	src/mf_score.o \
+	src/aggregates.o \
+	src/full_batch.o
 
 TESTS = $(wildcard sql/*.sql)
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

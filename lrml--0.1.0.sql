@@ -435,3 +435,164 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION lrml.similar_items(text, anyelement, int) IS
 	'the k items whose factors are most similar (cosine) to an item''s';
+
+-- The model type
+--
+
+-- A trained model as a value: text form "lrml.model/1:" and base64 of the
+-- binary form, which holds the stored payload, the options and the metrics
+-- (src/aggregates.c).
+CREATE TYPE lrml.model;
+
+CREATE FUNCTION lrml.model_in(cstring)
+RETURNS lrml.model
+AS 'MODULE_PATHNAME', 'lrml_model_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.model_out(lrml.model)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'lrml_model_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.model_recv(internal)
+RETURNS lrml.model
+AS 'MODULE_PATHNAME', 'lrml_model_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.model_send(lrml.model)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'lrml_model_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE lrml.model (
+	INPUT = lrml.model_in,
+	OUTPUT = lrml.model_out,
+	RECEIVE = lrml.model_recv,
+	SEND = lrml.model_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+COMMENT ON TYPE lrml.model IS
+	'a trained model as a value: its parameters, encoding, options and metrics';
+
+CREATE FUNCTION lrml.model_info(m lrml.model)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lrml_model_info'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.model_info(lrml.model) IS
+	'describe a model value: kind, classes, options, metrics and feature encoding';
+
+CREATE FUNCTION lrml.save(model text, m lrml.model)
+RETURNS int
+AS 'MODULE_PATHNAME', 'lrml_save'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lrml.save(text, lrml.model) IS
+	'store a model value as the next version of a named model; returns the version';
+
+CREATE FUNCTION lrml.predict(m lrml.model, x float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_model'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict(lrml.model, float8[]) IS
+	'score an input vector (one value per encoded input) with a model value';
+
+CREATE FUNCTION lrml.predict_class(m lrml.model, x float8[],
+								   threshold float8 DEFAULT 0.5)
+RETURNS bool
+AS 'MODULE_PATHNAME', 'lrml_predict_class_model'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict_class(lrml.model, float8[], float8) IS
+	'classify an input vector with a model value: true when the positive-class probability reaches the threshold';
+
+--
+-- Aggregates
+--
+
+-- Internal: the steps of lrml.fit (src/aggregates.c).  The state holds the
+-- group's rows; combine concatenates, serial and deserial carry a state
+-- from a parallel worker to the leader, and the final function trains.
+CREATE FUNCTION lrml.fit_accum(internal, float8[], anyelement, jsonb)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_serial(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'lrml_fit_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_deserial(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_final(internal)
+RETURNS lrml.model
+AS 'MODULE_PATHNAME', 'lrml_fit_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.fit_accum(internal, float8[], anyelement, jsonb) IS
+	'internal: add a row to the state of lrml.fit';
+COMMENT ON FUNCTION lrml.fit_combine(internal, internal) IS
+	'internal: combine two states of lrml.fit';
+COMMENT ON FUNCTION lrml.fit_serial(internal) IS
+	'internal: serialize a state of lrml.fit';
+COMMENT ON FUNCTION lrml.fit_deserial(bytea, internal) IS
+	'internal: deserialize a state of lrml.fit';
+COMMENT ON FUNCTION lrml.fit_final(internal) IS
+	'internal: train the model of a group of lrml.fit';
+
+CREATE AGGREGATE lrml.fit(features float8[], label anyelement, options jsonb) (
+	SFUNC = lrml.fit_accum,
+	STYPE = internal,
+	FINALFUNC = lrml.fit_final,
+	COMBINEFUNC = lrml.fit_combine,
+	SERIALFUNC = lrml.fit_serial,
+	DESERIALFUNC = lrml.fit_deserial,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE lrml.fit(float8[], anyelement, jsonb) IS
+	'train one model per group with the options of lrml.train; NULL for a group that cannot train';
+
+-- Internal: the steps of lrml.gradient.  The state is the result itself,
+-- [rows, loss sum, gradient sums], a float8[] of fixed size, and combine
+-- adds two states element by element: a distributed engine can push the
+-- partial aggregate down to the nodes that hold the rows.
+CREATE FUNCTION lrml.gradient_accum(float8[], float8[], float8[], anyelement,
+									jsonb)
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'lrml_gradient_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.gradient_combine(float8[], float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'lrml_gradient_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.gradient_accum(float8[], float8[], float8[], anyelement, jsonb) IS
+	'internal: add a row''s loss and gradient to the state of lrml.gradient';
+COMMENT ON FUNCTION lrml.gradient_combine(float8[], float8[]) IS
+	'internal: add two states of lrml.gradient element by element';
+
+CREATE AGGREGATE lrml.gradient(weights float8[], features float8[],
+							   label anyelement, options jsonb) (
+	SFUNC = lrml.gradient_accum,
+	STYPE = float8[],
+	COMBINEFUNC = lrml.gradient_combine,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE lrml.gradient(float8[], float8[], anyelement, jsonb) IS
+	'sum the loss and its gradient over rows for given weights: [rows, loss, gradient..., bias gradient]';

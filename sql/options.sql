@@ -65,7 +65,6 @@ SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"sc
 SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"seed": -1}');
 -- options planned for later versions are refused, not ignored
 SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"on_group_error": "error"}');
-SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"mode": "full_batch"}');
 SELECT * FROM lrml.train('keep_me', 'churn', 'churned', ARRAY['x1', 'x2'], '{"l1": 0.1}');
 
 -- nothing changed

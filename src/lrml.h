@@ -21,6 +21,7 @@
 #include "catalog/pg_type_d.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
+#include "nodes/execnodes.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -258,6 +259,9 @@ typedef struct TrainOptions
 	int32		warm_start;		/* 0: none; a version, or WARM_START_DEPLOYED */
 	bool		reset_optimizer;	/* warm start: fresh optimizer state */
 	bool		extend_categories;	/* warm start: add new categories */
+	bool		full_batch;		/* mode "full_batch"; else "minibatch" */
+	bool		aggregate;		/* parsed for the aggregate lrml.fit */
+	bool		group_error_fail;	/* on_group_error "error"; else NULL */
 	/* set by TrainPrepare: logistic, or mlp on a two-class label */
 	bool		classifier;
 	/* the range test (lrml.lr_find) only */
@@ -480,6 +484,7 @@ extern void OptionsDefaults(TrainOptions *opts);
 extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseRecommender(Jsonb *options, TrainOptions *opts);
+extern void OptionsParseAggregate(Jsonb *options, TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
 extern char *OptionsDescribeValue(JsonbValue *v);
@@ -531,6 +536,13 @@ extern int64 ModelStoreLookup(const char *name, int32 *version,
 							  Oid *store_relid);
 extern StoredModel *ModelStoreLoadById(int64 id, MemoryContext mcxt);
 extern Oid	ModelStoreTrainedBy(int64 id);
+
+/* aggregates.c: the lrml.model value type; the source of a saved value */
+#define LRML_SAVE_SOURCE		"lrml.save"
+extern bytea *ModelValueBuild(const LrmlModel *model, Jsonb *options,
+							  Jsonb *metrics);
+extern LrmlModel *ModelValueDecode(bytea *value, Jsonb **options,
+								   Jsonb **metrics);
 
 /* One trial of a search, as stored in lrml.trials (tune.c) */
 typedef struct TrialRecord
@@ -617,15 +629,23 @@ extern void TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 extern void TrainCheckStorable(const char *name, const char *what);
 extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 					 TrainFitResult *fit);
+extern Jsonb *TrainMetrics(const TrainInput *in, const TrainFitResult *fit);
 extern int32 TrainStore(const char *name, const TrainOptions *opts,
 						const TrainInput *in, const TrainFitResult *fit,
 						Jsonb *extra_metrics);
+extern void TrainResolveLabels(RawData *raw, const TrainOptions *opts,
+							   LrmlModel *model);
+extern void TrainReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve,
+							 int n_epochs);
 extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,
 					  EpochRecord *curve);
-extern void TrainReturnCurve(FunctionCallInfo fcinfo,
-							 const EpochRecord *curve, int n_epochs);
+
+/* full_batch.c */
+extern void FullBatchTrain(ReturnSetInfo *rsinfo, const char *name,
+						   const char *relation, const char *label,
+						   ArrayType *features, TrainOptions *opts);
 
 /* warm_start.c */
 extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);

@@ -1130,7 +1130,8 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
 				   curve, n_epochs, ws ? ws->version : 0);
-	TrainReturnCurve(fcinfo, curve, n_epochs);
+	TrainReturnCurve((ReturnSetInfo *) fcinfo->resultinfo, curve,
+					 n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);

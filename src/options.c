@@ -163,6 +163,10 @@ static void ParseClassWeight(const OptionSpec *spec, JsonbValue *value,
 							 TrainOptions *opts);
 static void ParsePositiveClass(const OptionSpec *spec, JsonbValue *value,
 							   TrainOptions *opts);
+static void ParseMode(const OptionSpec *spec, JsonbValue *value,
+					  TrainOptions *opts);
+static void ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
+							  TrainOptions *opts);
 static void ParseWarmStart(const OptionSpec *spec, JsonbValue *value,
 						   TrainOptions *opts);
 static void ParseHidden(const OptionSpec *spec, JsonbValue *value,
@@ -246,8 +250,7 @@ static const OptionSpec option_specs[] = {
 	FIELD(schedule.warmup_epochs)},
 	{"warmup_steps", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL,
 	FIELD(schedule.warmup_steps)},
-	/* named in the design, not built yet */
-	{"mode", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"mode", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseMode)},
 	{"warm_start", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseWarmStart)},
 	{"verbose", true, BOOLEAN_RULE, FOR_ALL, FIELD(verbose)},
 	{"early_stopping", true, CUSTOM_RULE, FOR_ALL,
@@ -258,7 +261,8 @@ static const OptionSpec option_specs[] = {
 	FIELD(reset_optimizer)},
 	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
 	FIELD(extend_categories)},
-	{"on_group_error", false, CUSTOM_RULE, FOR_ALL, NO_FIELD},
+	{"on_group_error", true, CUSTOM_RULE, FOR_ALL,
+	CUSTOM(ParseOnGroupError)},
 	{"factors", true, INTEGER_RULE(RANGE_GE_LE, 1, LRML_MAX_FACTORS),
 	FOR_MODELS("mf", "bpr"), FIELD(factors)},
 	{"reg", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_MODELS("mf", "bpr"),
@@ -360,6 +364,8 @@ static const char *const schedule_names[] = {
 };
 static const char *const unit_names[] = {"epoch", "step"};
 static const char *const divergence_names[] = {"backoff", "error"};
+static const char *const group_error_names[] = {"null", "error"};
+static const char *const mode_names[] = {"minibatch", "full_batch"};
 static const char *const lr_scaling_names[] = {"none", "linear", "sqrt"};
 static const char *const activation_names[] = {"relu", "tanh"};
 static const char *const cyclic_mode_names[] = {
@@ -389,6 +395,14 @@ static const Vocabulary unit_vocabulary = {
 static const Vocabulary divergence_vocabulary = {
 	"divergence action", "divergence actions", divergence_names,
 	lengthof(divergence_names), AlwaysBuilt
+};
+static const Vocabulary mode_vocabulary = {
+	"training mode", "training modes", mode_names, lengthof(mode_names),
+	AlwaysBuilt
+};
+static const Vocabulary group_error_vocabulary = {
+	"group error action", "group error actions", group_error_names,
+	lengthof(group_error_names), AlwaysBuilt
 };
 static const Vocabulary lr_scaling_vocabulary = {
 	"learning rate scaling", "scalings", lr_scaling_names,
@@ -987,14 +1001,59 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 }
 
 /*
+ * mode: "minibatch" (the default: the rows are read once into memory) or
+ * "full_batch" (one lrml.gradient pass over the relation per epoch,
+ * full_batch.c), which lrml.fit does not take.
+ */
+static void
+ParseMode(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
+{
+	char	   *name = VocabularyValue(OptionSubject(spec->name),
+									   &mode_vocabulary, value);
+
+	opts->full_batch = strcmp(name, "full_batch") == 0;
+	if (opts->full_batch && opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in the aggregate lrml.fit"),
+				 errdetail("lrml.fit trains each group on rows it has gathered in memory.")));
+}
+
+/*
+ * on_group_error: "null" (the default: a group that cannot train yields
+ * NULL and a notice) or "error"; only the aggregate lrml.fit takes it.
+ */
+static void
+ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
+				  TrainOptions *opts)
+{
+	char	   *name;
+
+	if (!opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"on_group_error\" applies only to the aggregate lrml.fit"),
+				 errhint("Remove \"on_group_error\": this call trains one model, and any error fails it.")));
+	name = VocabularyValue(OptionSubject(spec->name),
+						   &group_error_vocabulary, value);
+	opts->group_error_fail = strcmp(name, "error") == 0;
+}
+
+/*
  * Read "warm_start": true (the deployed version), false, or a version
- * number.
+ * number.  The aggregate lrml.fit trains new models only.
  */
 static void
 ParseWarmStart(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 {
 	static const ValueRule version_rule = INTEGER_RULE(RANGE_GE_LE, 1,
 													   PG_INT32_MAX);
+
+	if (opts->aggregate)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be used in the aggregate lrml.fit"),
+				 errdetail("lrml.fit trains a new model for each group; it has no stored version to start from.")));
 
 	if (value->type == jbvBool)
 	{
@@ -1908,6 +1967,27 @@ CheckCombinations(TrainOptions *opts, bool given_base)
 				 errmsg("option \"base_batch_size\" requires \"lr_scaling\" \"linear\" or \"sqrt\""),
 				 errdetail("Without \"lr_scaling\" the rate does not depend on the batch size."),
 				 errhint("Set \"lr_scaling\", or remove \"base_batch_size\".")));
+	if (opts->full_batch && opts->model == MODEL_MLP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" trains logistic and linear models only"),
+				 errhint("Use \"mode\": \"minibatch\" for an mlp.")));
+	if (opts->full_batch &&
+		(opts->class_weight_balanced || opts->class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"class_weight\" cannot be used with \"mode\" \"full_batch\""),
+				 errdetail("A full-batch pass sums every row with the same weight.")));
+	if (opts->full_batch && opts->warm_start != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"warm_start\" cannot be used with \"mode\" \"full_batch\""),
+				 errdetail("A full-batch run encodes the relation afresh.")));
+	if (opts->full_batch && opts->lr_find)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in a learning-rate range test"),
+				 errdetail("The range test reads the rows once into memory.")));
 	SetRateScale(opts);
 
 	if (MODEL_IS_RECOMMENDER(opts->model))
@@ -2041,7 +2121,7 @@ CheckFamily(const TrainOptions *opts, bool lr_find, bool recommender)
  */
 static void
 ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
-			 bool recommender)
+			 bool recommender, bool aggregate)
 {
 	int			n_pairs;
 	char	  **keys;
@@ -2061,6 +2141,7 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
 		opts->model = MODEL_MF;
 		RecommenderDefaults(opts);
 	}
+	opts->aggregate = aggregate;
 	if (options == NULL)
 	{
 		CheckCombinations(opts, false);
@@ -2138,7 +2219,7 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
 void
 OptionsParse(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, false, false);
+	ParseOptions(options, opts, false, false, false);
 }
 
 /*
@@ -2149,7 +2230,18 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 void
 OptionsParseRecommender(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, false, true);
+	ParseOptions(options, opts, false, true, false);
+}
+
+/*
+ * Fill opts from the options of the aggregate lrml.fit: those of a
+ * training call, plus on_group_error and without warm_start; see
+ * ParseOptions.
+ */
+void
+OptionsParseAggregate(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, false, false, true);
 }
 
 /*
@@ -2160,7 +2252,7 @@ OptionsParseRecommender(Jsonb *options, TrainOptions *opts)
 void
 OptionsParseLrFind(Jsonb *options, TrainOptions *opts)
 {
-	ParseOptions(options, opts, true, false);
+	ParseOptions(options, opts, true, false, false);
 }
 
 
@@ -2380,6 +2472,12 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
 			continue;
+		/* a mode only when it is not the default */
+		if (spec->parse == ParseMode && !opts->full_batch)
+			continue;
+		/* on_group_error only in the options of an aggregate */
+		if (spec->parse == ParseOnGroupError && !opts->aggregate)
+			continue;
 		/* and a positive threshold */
 		if (spec->offset == offsetof(TrainOptions, positive_threshold) &&
 			isnan(opts->positive_threshold))
@@ -2413,6 +2511,11 @@ OptionsToJsonb(const TrainOptions *opts)
 		else if (spec->parse == ParseDivergence)
 			PushString(&state, spec->name,
 					   opts->divergence_error ? "error" : "backoff");
+		else if (spec->parse == ParseMode)
+			PushString(&state, spec->name, "full_batch");
+		else if (spec->parse == ParseOnGroupError)
+			PushString(&state, spec->name,
+					   opts->group_error_fail ? "error" : "null");
 		else if (spec->parse == ParseLrScaling)
 			PushString(&state, spec->name, LrScalingName(opts->lr_scaling));
 		else if (spec->parse == ParseWarmStart &&

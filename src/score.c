@@ -50,6 +50,12 @@
  * differs: a classifier mlp returns sigmoid(score), a regression
  * y_center + y_scale * score.
  *
+ * lrml.predict and lrml.predict_class also take an lrml.model value
+ * (aggregates.c) instead of a name.  A value needs no store lookup: per
+ * query (fn_extra) the last SCORE_VALUE_MODELS values decoded are kept,
+ * found again by a hash and a comparison of their bytes, and folded like
+ * a cached model; they die with the query.
+ *
  * This file reads user data only in lrml.evaluate, through an SPI cursor
  * over the caller's relation or query, with the caller's rights.  Without
  * a relation, lrml.evaluate re-reads the stored source of the model, and
@@ -70,6 +76,7 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -170,6 +177,9 @@ typedef struct ScoreState
 	bool	   *isnull;
 } ScoreState;
 
+static void CacheFold(CachedModel *cm);
+static double ScoreArray(const CachedModel *cm, ArrayType *array);
+
 static HTAB *model_cache = NULL;
 static MemoryContext cache_context = NULL;
 static Oid	cache_store_relid = InvalidOid;
@@ -264,9 +274,6 @@ CacheBuild(int64 id, MemoryContext parent)
 	MemoryContext mcxt;
 	MemoryContext oldcxt;
 	CachedModel *cm;
-	FeatureEncoding *enc;
-	int			i;
-	int			j;
 
 	mcxt = AllocSetContextCreate(parent, "lrml model",
 								 ALLOCSET_SMALL_SIZES);
@@ -275,13 +282,30 @@ CacheBuild(int64 id, MemoryContext parent)
 	cm->id = id;
 	cm->mcxt = mcxt;
 	cm->stored = ModelStoreLoadById(id, mcxt);
+	CacheFold(cm);
+	MemoryContextSwitchTo(oldcxt);
+	return cm;
+}
+
+/*
+ * Prepare a decoded model (cm->stored) for scoring, in the current
+ * context: fold the scales into the weights and the centers of one-hot
+ * inputs into the bias, and note the NULL category of each column and
+ * the column of each input.
+ */
+static void
+CacheFold(CachedModel *cm)
+{
+	FeatureEncoding *enc;
+	int			i;
+	int			j;
+
 	cm->model = cm->stored->model;
 	if (cm->model->mf != NULL)
 	{
 		/* a recommender: mf_score.c derives what it needs */
 		MfPrepareScoring(cm->model->mf);
-		MemoryContextSwitchTo(oldcxt);
-		return cm;
+		return;
 	}
 	enc = cm->model->encoding;
 
@@ -327,8 +351,6 @@ CacheBuild(int64 id, MemoryContext parent)
 						cm->stored->version, cm->stored->name),
 				 errdetail("The bias folded with the category centers is not a finite number."),
 				 errhint("Drop this version with lrml.drop_model and train the model again.")));
-	MemoryContextSwitchTo(oldcxt);
-	return cm;
 }
 
 /*
@@ -1048,8 +1070,17 @@ Datum
 lrml_predict_array(PG_FUNCTION_ARGS)
 {
 	ScoreState *state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
-	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
-	const CachedModel *cm = state->cm;
+
+	PG_RETURN_FLOAT8(ScoreArray(state->cm, PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+/*
+ * Score a vector of raw encoded inputs with a decoded model (see
+ * lrml_predict_array).
+ */
+static double
+ScoreArray(const CachedModel *cm, ArrayType *array)
+{
 	const FeatureEncoding *enc = cm->model->encoding;
 	int			n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
 	const double *data;
@@ -1119,7 +1150,133 @@ lrml_predict_array(PG_FUNCTION_ARGS)
 	}
 	if (cm->x != NULL)
 		z = MlpForward(cm->model, cm->x, cm->scratch);
-	PG_RETURN_FLOAT8(ScoreOutput(cm, z));
+	return ScoreOutput(cm, z);
+}
+
+/* Decoded lrml.model values kept per query by lrml.predict(m, x) */
+#define SCORE_VALUE_MODELS	16
+
+/*
+ * A decoded lrml.model value, found again by its bytes.
+ */
+typedef struct ValueModel
+{
+	uint32		hash;
+	Size		len;
+	char	   *bytes;			/* the value's bytes, in cm->mcxt */
+	CachedModel *cm;
+} ValueModel;
+
+/*
+ * Per-query state of scoring by value (fn_extra): the values decoded so
+ * far, replaced round robin once there are SCORE_VALUE_MODELS.  A join
+ * of rows with per-group models meets few distinct values; each row
+ * costs one hash of its value's bytes and one comparison.
+ */
+typedef struct ValueState
+{
+	int			n;
+	int			next;			/* entry replaced next when full */
+	ValueModel	models[SCORE_VALUE_MODELS];
+} ValueState;
+
+/*
+ * Return the decoded model of an lrml.model value, decoding it at most
+ * once per query while it stays among the query's recent values.
+ */
+static const CachedModel *
+ValueModelGet(FunctionCallInfo fcinfo, bytea *value)
+{
+	ValueState *vs = (ValueState *) fcinfo->flinfo->fn_extra;
+	const char *bytes = VARDATA_ANY(value);
+	Size		len = VARSIZE_ANY_EXHDR(value);
+	uint32		hash = hash_bytes((const unsigned char *) bytes, (int) len);
+	ValueModel *slot;
+	MemoryContext old;
+	CachedModel *cm;
+
+	if (vs == NULL)
+	{
+		vs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+									sizeof(ValueState));
+		fcinfo->flinfo->fn_extra = vs;
+	}
+	for (int i = 0; i < vs->n; i++)
+	{
+		ValueModel *vm = &vs->models[i];
+
+		if (vm->hash == hash && vm->len == len &&
+			memcmp(vm->bytes, bytes, len) == 0)
+			return vm->cm;
+	}
+
+	/* decode into a context of its own, then take the slot */
+	cm = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CachedModel));
+	cm->mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+									 "lrml model value",
+									 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cm->mcxt);
+	cm->stored = palloc0(sizeof(StoredModel));
+	cm->stored->name = "lrml.model value";
+	cm->stored->model = ModelValueDecode(value, NULL, NULL);
+	CacheFold(cm);
+	MemoryContextSwitchTo(old);
+	if (vs->n < SCORE_VALUE_MODELS)
+		slot = &vs->models[vs->n++];
+	else
+	{
+		slot = &vs->models[vs->next];
+		vs->next = (vs->next + 1) % SCORE_VALUE_MODELS;
+		MemoryContextDelete(slot->cm->mcxt);
+		pfree(slot->cm);
+	}
+	slot->hash = hash;
+	slot->len = len;
+	slot->bytes = MemoryContextAlloc(cm->mcxt, Max(len, 1));
+	memcpy(slot->bytes, bytes, len);
+	slot->cm = cm;
+	return cm;
+}
+
+/*
+ * lrml.predict(m lrml.model, x float8[]): score a vector of raw encoded
+ * inputs with a model value, as lrml.predict(model text, x) does with a
+ * stored one.
+ */
+PG_FUNCTION_INFO_V1(lrml_predict_model);
+Datum
+lrml_predict_model(PG_FUNCTION_ARGS)
+{
+	const CachedModel *cm = ValueModelGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+
+	PG_RETURN_FLOAT8(ScoreArray(cm, PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+/*
+ * lrml.predict_class(m lrml.model, x float8[], threshold float8): true
+ * when a classifier value's probability of the positive class reaches
+ * the threshold.
+ */
+PG_FUNCTION_INFO_V1(lrml_predict_class_model);
+Datum
+lrml_predict_class_model(PG_FUNCTION_ARGS)
+{
+	const CachedModel *cm = ValueModelGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	double		threshold = PG_GETARG_FLOAT8(2);
+
+	if (!cm->model->classifier)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the lrml.model value is a %s model",
+						cm->model->kind == MODEL_LINEAR ?
+						"linear" : "regression"),
+				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
+	if (!(threshold >= 0.0 && threshold <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"threshold\" must be between 0 and 1"),
+				 errdetail("The threshold given is %g.", threshold)));
+	PG_RETURN_BOOL(ScoreArray(cm, PG_GETARG_ARRAYTYPE_P(1)) >= threshold);
 }
 
 /*
@@ -1499,6 +1656,13 @@ EvaluateDefaultRelation(const CachedModel *cm)
 	Oid			trained_by = ModelStoreTrainedBy(cm->id);
 	char	   *role;
 
+	if (strcmp(cm->stored->source, LRML_SAVE_SOURCE) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version %d of model \"%s\" has no training source",
+						cm->stored->version, cm->stored->name),
+				 errdetail("It was stored from an lrml.model value by lrml.save."),
+				 errhint("Pass the relation or query to evaluate on explicitly.")));
 	if (OidIsValid(trained_by) && trained_by == GetUserId())
 		return cm->stored->source;
 

@@ -615,10 +615,12 @@ IsAutoPositive(const RawData *raw, const char *text)
 
 /*
  * Decide the positive class of a logistic model's label and turn the label
- * codes of raw->y into 0/1.  Sets the model's label texts.
+ * codes of raw->y into 0/1.  Sets the model's label texts.  Full-batch
+ * training (full_batch.c) resolves its classes here too, from one row per
+ * class.
  */
-static void
-ResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
+void
+TrainResolveLabels(RawData *raw, const TrainOptions *opts, LrmlModel *model)
 {
 	int			pos = -1;
 
@@ -765,7 +767,7 @@ WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
 						   StoredClassDisplay(old->positive_label)),
 				 errhint("Remove \"positive_class\": a warm start keeps the classes of its version.")));
 	opts->positive_class = pstrdup(raw->label_text[pos]);
-	ResolveLabels(raw, opts, model);
+	TrainResolveLabels(raw, opts, model);
 }
 
 /*
@@ -1167,7 +1169,7 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 	if (opts->classifier && warm)
 		WarmLabels(raw, opts, warm, model);
 	else if (opts->classifier)
-		ResolveLabels(raw, opts, model);
+		TrainResolveLabels(raw, opts, model);
 	else if (raw->n_rows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1287,6 +1289,18 @@ KeptEpoch(const TrainInput *in, const TrainFitResult *fit)
 }
 
 /*
+ * Return the metrics stored with a trained run (rows, classes, NULL
+ * counts, the kept epoch's losses), as TrainStore stores them; the
+ * aggregate lrml.fit puts them into its lrml.model values.
+ */
+Jsonb *
+TrainMetrics(const TrainInput *in, const TrainFitResult *fit)
+{
+	return BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
+						KeptEpoch(in, fit));
+}
+
+/*
  * Store a trained run as the next version of name and return the version.
  * extra_metrics, if not NULL, is a jsonb object merged into the stored
  * metrics (lrml.tune records its search there).
@@ -1335,10 +1349,9 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
  * metrics and empty events become NULL.
  */
 void
-TrainReturnCurve(FunctionCallInfo fcinfo, const EpochRecord *curve,
+TrainReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve,
 				 int n_epochs)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	for (int e = 0; e < n_epochs; e++)
 	{
@@ -1373,6 +1386,7 @@ TrainReturnCurve(FunctionCallInfo fcinfo, const EpochRecord *curve,
 Datum
 lrml_train(PG_FUNCTION_ARGS)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name = TrainRequiredText(fcinfo, 0, "model");
 	char	   *relation = TrainRequiredText(fcinfo, 1, "relation");
 	char	   *label = TrainRequiredText(fcinfo, 2, "label");
@@ -1395,6 +1409,11 @@ lrml_train(PG_FUNCTION_ARGS)
 				 errhint("Train recommenders with lrml.train_recommender.")));
 	TrainCheckStorable(name, "lrml.train()");
 	InitMaterializedSRF(fcinfo, 0);
+	if (opts.full_batch)
+	{
+		FullBatchTrain(rsinfo, name, relation, label, features, &opts);
+		return (Datum) 0;
+	}
 
 	train_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml train",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -1409,7 +1428,7 @@ lrml_train(PG_FUNCTION_ARGS)
 
 	/* 4. */
 	TrainStore(name, &opts, &in, &fit, NULL);
-	TrainReturnCurve(fcinfo, fit.curve, fit.n_epochs);
+	TrainReturnCurve(rsinfo, fit.curve, fit.n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);

@@ -1041,6 +1041,11 @@ CheckPoint(const SearchSpec *spec, Jsonb *base, const SearchPoint *p,
 				 errmsg("lrml.tune cannot search over a \"%s\" model",
 						ModelKindName(opts.model)),
 				 errhint("Search the options of a recommender by calling lrml.train_recommender for each setting.")));
+	if (opts.full_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in lrml.tune"),
+				 errdetail("A search trains its trials on rows read once into memory.")));
 	CheckMetric(spec, &opts);
 	if (is_first)
 		*first = opts;
