@@ -323,3 +323,5 @@ DROP FUNCTION agg_close(float8[], float8[]);
 DROP TABLE agg_customers, region_models, agg_churn, area_models,
 	area_models_parallel, area_scores, region_models_copy, mlc_churn;
 DROP FUNCTION agg_auc(float8[], bool[]);
+-- recommenders are not trained by lrml.fit
+SELECT lrml.fit(ARRAY[1.0, 2.0], true, '{"model": "mf"}');

@@ -444,6 +444,12 @@ FitStateCreate(MemoryContext aggcxt, Oid typid, Jsonb *options)
 	bool		varlena;
 
 	OptionsParseAggregate(options, &opts);
+	if (MODEL_IS_RECOMMENDER(opts.model))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lrml.fit cannot train a \"%s\" model",
+						ModelKindName(opts.model)),
+				 errhint("Train recommenders with lrml.train_recommender.")));
 	if (kind == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
