@@ -529,6 +529,8 @@ extern int32 ModelStoreSave(const char *name, const char *source,
 							int32 parent_version);
 extern StoredModel *ModelStoreLoadVersion(const char *name, int32 version,
 										  bytea **optimizer_state);
+extern void ModelStoreReportCorrupt(const char *name, int32 version,
+									const char *detail) pg_attribute_noreturn();
 extern bool ModelStoreVersionKind(const char *name, int32 version,
 								  ModelKind *kind);
 extern void ModelStoreCheckWritable(const char *name);

@@ -60,17 +60,7 @@ typedef struct MfReader
 static void
 MfCorrupt(MfReader *r, const char *detail)
 {
-	if (r->name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored model is corrupt"),
-				 errdetail("%s", detail)));
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("version %d of model \"%s\" is corrupt",
-					r->version, r->name),
-			 errdetail("%s", detail),
-			 errhint("Drop this version with lrml.drop_model and train the model again.")));
+	ModelStoreReportCorrupt(r->name, r->version, detail);
 }
 
 /* Fail unless n more bytes remain. */

@@ -94,15 +94,25 @@ static void PayloadCorrupt(PayloadReader *r, const char *detail)
 static void
 PayloadCorrupt(PayloadReader *r, const char *detail)
 {
-	if (r->name == NULL)
+	ModelStoreReportCorrupt(r->name, r->version, detail);
+}
+
+/*
+ * Report a corrupt stored model (does not return): version version of
+ * model name, or a model value when name is NULL; detail says what is
+ * wrong.  Payload readers of every family report through here.
+ */
+void
+ModelStoreReportCorrupt(const char *name, int32 version, const char *detail)
+{
+	if (name == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored model is corrupt"),
 				 errdetail("%s", detail)));
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("version %d of model \"%s\" is corrupt",
-					r->version, r->name),
+			 errmsg("version %d of model \"%s\" is corrupt", version, name),
 			 errdetail("%s", detail),
 			 errhint("Drop this version with lrml.drop_model and train the model again.")));
 }
