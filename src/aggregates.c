@@ -62,6 +62,7 @@
  *-------------------------------------------------------------------------
  */
 #include "lrml.h"
+#include "mf.h"
 
 #include "common/base64.h"
 #include "common/shortest_dec.h"
@@ -370,10 +371,28 @@ lrml_model_info(PG_FUNCTION_ARGS)
 	Jsonb	   *options;
 	Jsonb	   *metrics;
 	LrmlModel  *model = ModelValueDecode(value, &options, &metrics);
-	Jsonb	   *enc = FeatureEncodingToJsonb(model->encoding);
+	Jsonb	   *enc;
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	if (model->mf != NULL)
+	{
+		Jsonb	   *mf = MfDescribe(model->mf);
+
+		appendStringInfoString(&buf, "{\"kind\": ");
+		escape_json(&buf, ModelKindName(model->kind));
+		appendStringInfo(&buf, ", \"recommender\": %s",
+						 JsonbToCString(NULL, &mf->root, VARSIZE(mf)));
+		appendStringInfo(&buf, ", \"options\": %s",
+						 JsonbToCString(NULL, &options->root,
+										VARSIZE(options)));
+		appendStringInfo(&buf, ", \"metrics\": %s}",
+						 JsonbToCString(NULL, &metrics->root,
+										VARSIZE(metrics)));
+		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
+											CStringGetDatum(buf.data)));
+	}
+	enc = FeatureEncodingToJsonb(model->encoding);
 	appendStringInfoString(&buf, "{\"kind\": ");
 	escape_json(&buf, ModelKindName(model->kind));
 	appendStringInfo(&buf, ", \"classifier\": %s",
@@ -393,6 +412,43 @@ lrml_model_info(PG_FUNCTION_ARGS)
 					 JsonbToCString(NULL, &enc->root, VARSIZE(enc)));
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
 										CStringGetDatum(buf.data)));
+}
+
+/*
+ * Return the options of a model value as they are stored: read as a
+ * training call's (defaults filled in), and checked against what the
+ * value's parameters hold, so that a stored version never contradicts
+ * itself (the text form of a value can be written by hand).
+ */
+static Jsonb *
+ValueOptions(const LrmlModel *model, Jsonb *options)
+{
+	TrainOptions opts;
+	bool		same;
+
+	if (model->mf != NULL)
+		OptionsParseRecommender(options, &opts);
+	else
+		OptionsParseAggregate(options, &opts);
+	same = opts.model == model->kind;
+	if (same && model->kind == MODEL_MLP)
+	{
+		same = opts.mlp.n_hidden == model->mlp.n_hidden &&
+			opts.mlp.activation == model->mlp.activation;
+		for (int i = 0; same && i < model->mlp.n_hidden; i++)
+			same = opts.mlp.hidden[i] == model->mlp.hidden[i];
+	}
+	if (same && model->mf != NULL)
+		same = opts.factors == model->mf->k &&
+			opts.biases == model->mf->biases;
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the options of the lrml.model value do not describe its parameters"),
+				 errdetail("The options name a \"%s\" model; the parameters are of a \"%s\" model, or of other layers or factors.",
+						   ModelKindName(opts.model),
+						   ModelKindName(model->kind))));
+	return OptionsToJsonb(&opts);
 }
 
 /*
@@ -419,8 +475,9 @@ lrml_save(PG_FUNCTION_ARGS)
 	TrainCheckStorable(name, "lrml.save()");
 	value = PG_GETARG_BYTEA_PP(1);
 	model = ModelValueDecode(value, &options, &metrics);
-	PG_RETURN_INT32(ModelStoreSave(name, LRML_SAVE_SOURCE, model, options,
-								   metrics, NULL, NULL, 0, 0));
+	PG_RETURN_INT32(ModelStoreSave(name, LRML_SAVE_SOURCE, model,
+								   ValueOptions(model, options), metrics,
+								   NULL, NULL, 0, 0));
 }
 
 
@@ -456,6 +513,14 @@ FitStateCreate(MemoryContext aggcxt, Oid typid, Jsonb *options)
 				 errmsg("the label of lrml.fit cannot have type %s",
 						format_type_be(typid)),
 				 errhint("A classifier label may be a boolean, number, text or enum value.")));
+	if (TrainLabelMode(&opts, NULL) == LABEL_BY_TYPE &&
+		kind == FEATURE_NUMERIC &&
+		(opts.class_weight_balanced || opts.class_weight != 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"class_weight\" applies only to classifiers"),
+				 errdetail("The label given to lrml.fit is numeric, so the mlp is a regression."),
+				 errhint("Remove \"class_weight\", or name the positive class with \"positive_class\" to train a classifier.")));
 	if (TrainLabelMode(&opts, NULL) == LABEL_NUMBER &&
 		kind != FEATURE_NUMERIC)
 		ereport(ERROR,
@@ -557,6 +622,22 @@ FitLabelCode(FitState *state, MemoryContext aggcxt, const char *text)
 }
 
 /*
+ * Fail unless a row's options are the first row's: an aggregate trains
+ * (or sums) with one set of options, whatever order a plan reads its rows
+ * in.
+ */
+static void
+CheckSameOptions(Jsonb *first, Jsonb *options, const char *aggregate)
+{
+	if (VARSIZE(first) != VARSIZE(options) ||
+		memcmp(first, options, VARSIZE(options)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the options of %s differ between rows", aggregate),
+				 errhint("Pass the same options to every row of a group, for example as a constant.")));
+}
+
+/*
  * lrml.fit_accum(state, features, label, options): add one row.
  *
  * A NULL label skips the row (counted); NULL features are an error; a
@@ -586,6 +667,9 @@ lrml_fit_accum(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not determine the label type of lrml.fit");
 		state = FitStateCreate(aggcxt, typid, TrainOptionsArg(fcinfo, 3));
 	}
+	else
+		CheckSameOptions(state->options, TrainOptionsArg(fcinfo, 3),
+						 "lrml.fit");
 	if (PG_ARGISNULL(2))
 	{
 		state->n_null_label++;
@@ -1195,8 +1279,8 @@ typedef struct GradientOptions
 
 /*
  * Return the options of lrml.gradient: "model" "logistic" (the default)
- * or "linear", nothing else.  They are read on the first row and again
- * only when a row's options differ.
+ * or "linear", nothing else.  They are read on the first row; every
+ * later row must have the same.
  */
 static const GradientOptions *
 GradientReadOptions(FunctionCallInfo fcinfo)
@@ -1208,9 +1292,11 @@ GradientReadOptions(FunctionCallInfo fcinfo)
 	JsonbIteratorToken tok;
 	bool		linear = false;
 
-	if (go != NULL && VARSIZE(go->options) == VARSIZE(options) &&
-		memcmp(go->options, options, VARSIZE(options)) == 0)
+	if (go != NULL)
+	{
+		CheckSameOptions(go->options, options, "lrml.gradient");
 		return go;
+	}
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

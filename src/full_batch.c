@@ -137,6 +137,42 @@ ResultDouble(const ReadResult *res, uint64 r, int i, bool *isnull)
 }
 
 /*
+ * Fail, as loading does (FeatureRejectNumber), when a numeric feature
+ * holds a NaN, an infinity or a number beyond LRML_MAX_ABS_VALUE: one
+ * query counts them per column, a second fetches one to name it.
+ */
+static void
+CheckValues(FullBatch *fb, char **names, Oid *types, int n_cols)
+{
+	StringInfoData sql;
+	ReadResult *res;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT 0");
+	for (int j = 0; j < n_cols; j++)
+		if (FeatureKindForType(types[j]) == FEATURE_NUMERIC)
+			appendStringInfo(&sql, ", pg_catalog.count(*) FILTER (WHERE NOT (pg_catalog.abs((%s)::float8) OPERATOR(pg_catalog.<=) %g))",
+							 quote_identifier(names[j]), LRML_MAX_ABS_VALUE);
+		else
+			appendStringInfoString(&sql, ", 0");
+	appendStringInfo(&sql, " FROM %s", fb->from);
+	res = RunRead(sql.data);
+	for (int j = 0; j < n_cols; j++)
+	{
+		bool		isnull;
+		ReadResult *bad;
+
+		if (ResultDouble(res, 0, 2 + j, &isnull) == 0)
+			continue;
+		bad = RunRead(psprintf("SELECT (%s)::float8 FROM %s WHERE NOT (pg_catalog.abs((%s)::float8) OPERATOR(pg_catalog.<=) %g) LIMIT 1",
+							   quote_identifier(names[j]), fb->from,
+							   quote_identifier(names[j]),
+							   LRML_MAX_ABS_VALUE));
+		FeatureRejectNumber(names[j], ResultDouble(bad, 0, 1, &isnull));
+	}
+}
+
+/*
  * Resolve the feature columns of the relation: the given names, or every
  * column but the label, each of a type lrml can encode.  Returns the
  * number of columns; names and types go into *names and *types.
@@ -317,6 +353,9 @@ LearnEncoding(FullBatch *fb, char **names, Oid *types, int n_cols)
 
 	enc->n_columns = n_cols;
 	enc->columns = palloc0(sizeof(FeatureColumn) * n_cols);
+
+	/* 0. no NaN, infinite or huge value, as loading refuses them */
+	CheckValues(fb, names, types, n_cols);
 
 	/* 1. means, deviations and NULL counts of numeric and boolean columns */
 	initStringInfo(&sql);

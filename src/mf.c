@@ -999,6 +999,11 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 						rating_col),
 				 errdetail("The user, item and rating columns must be different columns.")));
 	OptionsParseRecommender(options, &opts);
+	if (opts.full_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in lrml.train_recommender"),
+				 errdetail("A recommender trains on its ratings read once into memory.")));
 	CheckRatingColumn(&opts, rating_col);
 	TrainCheckStorable(name, "lrml.train_recommender()");
 	InitMaterializedSRF(fcinfo, 0);

@@ -1911,6 +1911,12 @@ CheckRangeTest(const TrainOptions *opts)
 						   DoubleText(opts->end_lr),
 						   DoubleText(opts->start_lr)),
 				 errhint("\"start_lr\" defaults to 1e-07 and \"end_lr\" to 10.")));
+	if (opts->early_stopping || opts->divergence_error)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" cannot be used in a learning-rate range test",
+						opts->early_stopping ? "early_stopping" : "divergence"),
+				 errdetail("The range test runs its steps whatever the loss does, and stops on its own rule.")));
 	if (opts->warm_start != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1983,6 +1989,11 @@ CheckCombinations(TrainOptions *opts, bool given_base)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"warm_start\" cannot be used with \"mode\" \"full_batch\""),
 				 errdetail("A full-batch run encodes the relation afresh.")));
+	if (opts->full_batch && opts->lr_scaling != LR_SCALING_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"lr_scaling\" cannot be used with \"mode\" \"full_batch\""),
+				 errdetail("A full-batch epoch is one update over every row; there is no batch size to scale by.")));
 	if (opts->full_batch && opts->lr_find)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
