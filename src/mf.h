@@ -92,6 +92,21 @@ typedef struct RatingData
 	int64		n_read;			/* rows read without a NULL value */
 } RatingData;
 
+/* A trained recommender and what storing it needs (MfFit) */
+typedef struct MfFitResult
+{
+	LrmlModel  *model;
+	Jsonb	   *metrics;
+	EpochRecord *curve;
+	int			n_epochs;
+	bytea	   *optimizer_state;
+} MfFitResult;
+
+/* mf.c */
+extern void MfFit(const char *name, const char *what, RatingData *data,
+				  MfModel *m, TrainOptions *opts, const WarmStart *ws,
+				  MfFitResult *result);
+
 /* ratings.c */
 extern void IdMapInit(IdMap *map, bool is_text, int32 capacity);
 extern int32 IdMapLookup(const IdMap *map, Datum value, Oid typid);
