@@ -1219,6 +1219,11 @@ ValueModelGet(FunctionCallInfo fcinfo, bytea *value)
 	cm->stored = palloc0(sizeof(StoredModel));
 	cm->stored->name = "lrml.model value";
 	cm->stored->model = ModelValueDecode(value, NULL, NULL);
+	if (cm->stored->model->mf != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the lrml.model value is a recommender"),
+				 errhint("Store it with lrml.save and score it by name with lrml.predict_rating, lrml.recommend or lrml.similar_items.")));
 	CacheFold(cm);
 	MemoryContextSwitchTo(old);
 	if (vs->n < SCORE_VALUE_MODELS)
