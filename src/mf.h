@@ -131,6 +131,8 @@ extern void MfStoreFactors(int64 model_id, const MfModel *m);
 /* score.c */
 extern const StoredModel *ScoreRecommender(FunctionCallInfo fcinfo,
 										   text *name);
+extern const StoredModel *ScoreRecommenderValue(FunctionCallInfo fcinfo,
+												bytea *value);
 
 /* mf_score.c */
 extern void MfPrepareScoring(MfModel *m);
