@@ -167,6 +167,13 @@ FROM fr_ratings;
 SELECT lrml.fit_recommender(user_id, item_id, rating, '{"model": "bpr"}')
 FROM fr_ratings;
 SELECT lrml.fit_recommender(user_id, item_id, 'NaN', '{}') FROM fr_ratings;
+-- lrml.memory_limit bounds a group's rows, and its text ids too
+SET lrml.memory_limit = '1MB';
+SELECT lrml.fit_recommender(u, u % 7, 3.0, '{}')
+FROM generate_series(1, 60000) u;
+SELECT lrml.fit_recommender(repeat('x', 5000) || u, 'i', 3.0, '{}')
+FROM generate_series(1, 400) u;
+RESET lrml.memory_limit;
 -- on_group_error is an option of the aggregates only
 SELECT * FROM lrml.train_recommender('fr_bad', 'fr_ratings', 'user_id',
   'item_id', 'rating', options => '{"on_group_error": "null"}');

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * aggregates.c
- *	  The lrml.model value type and the aggregates lrml.fit and
- *	  lrml.gradient.
+ *	  The lrml.model value type, the aggregates lrml.fit and
+ *	  lrml.gradient, and the group training all aggregates share.
  *
  * lrml.model is a trained model as a value: any kind lrml trains, with
  * the options it was trained with and its metrics, so that it can be
@@ -42,6 +42,8 @@
  * a diverged run: an error of SQLSTATE class 22, data exception) yields
  * NULL, unless on_group_error is "error"; one NOTICE per query gives the
  * number of such groups and the first one's reason.
+ * AggregateTrainGroup does this for lrml.fit and for lrml.fit_recommender
+ * (mf_aggregate.c), whose final functions hand it their training.
  *
  * Such an error is caught with PG_TRY and no subtransaction.  That is safe here
  * because the final function's training is pure computation over memory
