@@ -79,6 +79,11 @@ SELECT array_agg(item_id ORDER BY rank) =
 FROM lrml.recommend('fr_saved', 2, 5);
 SELECT count(*) AS n, bool_and(similarity BETWEEN -1 AND 1) AS cosine
 FROM lrml.similar_items('fr_saved', 2, 3);
+-- a saved value has no training source; given a relation, evaluate reads
+-- its columns user_id, item_id and rating
+SELECT * FROM lrml.evaluate('fr_saved');
+SELECT metric, value < 'Infinity' AS finite
+FROM lrml.evaluate('fr_saved', 'fr_ratings') ORDER BY metric;
 -- a value scores ratings directly, as its saved version does (an unknown
 -- user gets the mean and the item's bias)
 SELECT bool_and(lrml.predict_rating(m, 2, i) = lrml.predict_rating('fr_saved', 2, i)

@@ -49,6 +49,11 @@
  * against a fixed sampled negative.  Users and items that have no training rating keep zero
  * factors and biases, so they are scored by the cold-start rules.
  *
+ * MfFit trains on rating rows already in memory (from RatingsLoad for
+ * lrml.train_recommender, from the group's state for the aggregate
+ * lrml.fit_recommender, mf_aggregate.c); only lrml.train_recommender
+ * warm-starts and stores.
+ *
  * Memory: everything is allocated in the training call's context, which
  * dies with the call; nothing is stored unless training succeeds.
  *

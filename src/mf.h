@@ -2,8 +2,9 @@
  *
  * mf.h
  *	  Recommenders: the decoded model, id maps and rating rows shared by
- *	  mf.c (training), mf_store.c (payload, lrml.factors), mf_score.c
- *	  (scoring, top-k, evaluation) and ratings.c (reading rating rows).
+ *	  mf.c (training), mf_aggregate.c (lrml.fit_recommender), mf_store.c
+ *	  (payload, lrml.factors), mf_score.c (scoring, top-k, evaluation) and
+ *	  ratings.c (reading rating rows).
  *
  * src/mf.h
  *
