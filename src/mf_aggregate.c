@@ -504,16 +504,17 @@ PG_FUNCTION_INFO_V1(lrml_fit_recommender_final);
 Datum
 lrml_fit_recommender_final(PG_FUNCTION_ARGS)
 {
+	RecState   *state;
 	TrainOptions opts;
 	bytea	   *value;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	OptionsParseAggregateRecommender(((RecState *)
-									  PG_GETARG_POINTER(0))->options, &opts);
+	state = (RecState *) PG_GETARG_POINTER(0);
+	OptionsParseAggregateRecommender(state->options, &opts);
 	opts.quiet = true;
-	value = AggregateTrainGroup(fcinfo, FIT_REC_SOURCE, RecTrainer,
-								PG_GETARG_POINTER(0), &opts);
+	value = AggregateTrainGroup(fcinfo, FIT_REC_SOURCE, RecTrainer, state,
+								&opts);
 	if (value == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(value);
