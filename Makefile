@@ -26,6 +26,7 @@ OBJS = \
 	src/mf_store.o \
 	src/mf_score.o \
 	src/aggregates.o \
+	src/mf_aggregate.o \
 	src/full_batch.o
 
 TESTS = $(wildcard sql/*.sql)

@@ -510,6 +510,15 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION lrml.predict_class(lrml.model, float8[], float8) IS
 	'classify an input vector with a model value: true when the positive-class probability reaches the threshold';
 
+CREATE FUNCTION lrml.predict_rating(m lrml.model, user_id anyelement,
+									item_id anyelement)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'lrml_predict_rating_model'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.predict_rating(lrml.model, anyelement, anyelement) IS
+	'predict the rating of an item by a user with a recommender value';
+
 --
 -- Aggregates
 --
@@ -565,6 +574,62 @@ CREATE AGGREGATE lrml.fit(features float8[], label anyelement, options jsonb) (
 
 COMMENT ON AGGREGATE lrml.fit(float8[], anyelement, jsonb) IS
 	'train one model per group with the options of lrml.train; NULL for a group that cannot train';
+
+-- Internal: the steps of lrml.fit_recommender (src/mf_aggregate.c).  The
+-- state holds the group's (user, item, rating) rows; combine concatenates,
+-- serial and deserial carry a state from a parallel worker to the leader,
+-- and the final function sorts the rows and trains.
+CREATE FUNCTION lrml.fit_recommender_accum(internal, anyelement, anyelement,
+										   float8, jsonb)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_recommender_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_recommender_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_recommender_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_recommender_serial(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'lrml_fit_recommender_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_recommender_deserial(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lrml_fit_recommender_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION lrml.fit_recommender_final(internal)
+RETURNS lrml.model
+AS 'MODULE_PATHNAME', 'lrml_fit_recommender_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.fit_recommender_accum(internal, anyelement, anyelement, float8, jsonb) IS
+	'internal: add a row to the state of lrml.fit_recommender';
+COMMENT ON FUNCTION lrml.fit_recommender_combine(internal, internal) IS
+	'internal: combine two states of lrml.fit_recommender';
+COMMENT ON FUNCTION lrml.fit_recommender_serial(internal) IS
+	'internal: serialize a state of lrml.fit_recommender';
+COMMENT ON FUNCTION lrml.fit_recommender_deserial(bytea, internal) IS
+	'internal: deserialize a state of lrml.fit_recommender';
+COMMENT ON FUNCTION lrml.fit_recommender_final(internal) IS
+	'internal: train the recommender of a group of lrml.fit_recommender';
+
+CREATE AGGREGATE lrml.fit_recommender(user_id anyelement,
+									  item_id anyelement, rating float8,
+									  options jsonb) (
+	SFUNC = lrml.fit_recommender_accum,
+	STYPE = internal,
+	FINALFUNC = lrml.fit_recommender_final,
+	COMBINEFUNC = lrml.fit_recommender_combine,
+	SERIALFUNC = lrml.fit_recommender_serial,
+	DESERIALFUNC = lrml.fit_recommender_deserial,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE lrml.fit_recommender(anyelement, anyelement, float8, jsonb) IS
+	'train one recommender per group with the options of lrml.train_recommender; NULL for a group that cannot train';
 
 -- Internal: the steps of lrml.gradient.  The state is the result itself,
 -- [rows, loss sum, gradient sums], a float8[] of fixed size, and combine

@@ -17,7 +17,7 @@ LANGUAGE sql AS $$
 $$;
 -- a recommender value is described, but not scored as a vector
 SELECT lrml.model_info(ia_value(parameters, '{}', '{}'))->>'kind' AS kind,
-       lrml.model_info(ia_value(parameters, '{}', '{}'))->'recommender' ? 'users' AS has_users
+       lrml.model_info(ia_value(parameters, '{}', '{}')) ? 'users' AS has_users
 FROM lrml.models WHERE name = 'ia_rec';
 SELECT lrml.predict(ia_value(parameters, '{}', '{}'), ARRAY[1]::float8[]) FROM lrml.models WHERE name = 'ia_rec';
 SELECT lrml.predict_class(ia_value(parameters, '{}', '{}'), ARRAY[1]::float8[]) FROM lrml.models WHERE name = 'ia_rec';

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * aggregates.c
- *	  The lrml.model value type and the aggregates lrml.fit and
- *	  lrml.gradient.
+ *	  The lrml.model value type, the aggregates lrml.fit and
+ *	  lrml.gradient, and the group training all aggregates share.
  *
  * lrml.model is a trained model as a value: any kind lrml trains, with
  * the options it was trained with and its metrics, so that it can be
@@ -42,6 +42,8 @@
  * a diverged run: an error of SQLSTATE class 22, data exception) yields
  * NULL, unless on_group_error is "error"; one NOTICE per query gives the
  * number of such groups and the first one's reason.
+ * AggregateTrainGroup does this for lrml.fit and for lrml.fit_recommender
+ * (mf_aggregate.c), whose final functions hand it their training.
  *
  * Such an error is caught with PG_TRY and no subtransaction.  That is safe here
  * because the final function's training is pure computation over memory
@@ -360,6 +362,30 @@ InfoString(StringInfo buf, const char *key, const char *value)
 }
 
 /*
+ * Describe a recommender value: its kind, biases, columns, id type,
+ * users, items, factors and mean (MfDescribe), options and metrics.
+ */
+static Datum
+RecommenderInfo(const LrmlModel *model, Jsonb *options, Jsonb *metrics)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"kind\": ");
+	escape_json(&buf, ModelKindName(model->kind));
+	appendStringInfo(&buf, ", \"classifier\": false, \"biases\": %s",
+					 model->mf->biases ? "true" : "false");
+	appendStringInfo(&buf, ", \"options\": %s",
+					 JsonbToCString(NULL, &options->root, VARSIZE(options)));
+	appendStringInfo(&buf, ", \"metrics\": %s}",
+					 JsonbToCString(NULL, &metrics->root, VARSIZE(metrics)));
+	return DirectFunctionCall2(jsonb_concat,
+							   DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(buf.data)),
+							   JsonbPGetDatum(MfDescribe(model->mf)));
+}
+
+/*
  * lrml.model_info(m lrml.model): its kind, label and classes, inputs,
  * options, metrics and feature encoding, as a jsonb object.
  */
@@ -376,22 +402,7 @@ lrml_model_info(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	if (model->mf != NULL)
-	{
-		Jsonb	   *mf = MfDescribe(model->mf);
-
-		appendStringInfoString(&buf, "{\"kind\": ");
-		escape_json(&buf, ModelKindName(model->kind));
-		appendStringInfo(&buf, ", \"recommender\": %s",
-						 JsonbToCString(NULL, &mf->root, VARSIZE(mf)));
-		appendStringInfo(&buf, ", \"options\": %s",
-						 JsonbToCString(NULL, &options->root,
-										VARSIZE(options)));
-		appendStringInfo(&buf, ", \"metrics\": %s}",
-						 JsonbToCString(NULL, &metrics->root,
-										VARSIZE(metrics)));
-		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-											CStringGetDatum(buf.data)));
-	}
+		PG_RETURN_DATUM(RecommenderInfo(model, options, metrics));
 	enc = FeatureEncodingToJsonb(model->encoding);
 	appendStringInfoString(&buf, "{\"kind\": ");
 	escape_json(&buf, ModelKindName(model->kind));
@@ -427,7 +438,7 @@ ValueOptions(const LrmlModel *model, Jsonb *options)
 	bool		same;
 
 	if (model->mf != NULL)
-		OptionsParseRecommender(options, &opts);
+		OptionsParseAggregateRecommender(options, &opts);
 	else
 		OptionsParseAggregate(options, &opts);
 	same = opts.model == model->kind;
@@ -1126,6 +1137,7 @@ FitGroup(const FitState *state, TrainOptions *opts, MemoryContext result_cxt)
  */
 typedef struct FitFailures
 {
+	const char *aggname;		/* lrml.fit or lrml.fit_recommender */
 	int64		n_failed;
 	char	   *first_reason;
 	bool		registered;		/* the shutdown callback is registered */
@@ -1142,9 +1154,9 @@ FitReportFailures(Datum arg)
 
 	if (ff->n_failed > 0)
 		ereport(NOTICE,
-				(errmsg_plural("lrml.fit could not train the model of " INT64_FORMAT " group",
-							   "lrml.fit could not train the models of " INT64_FORMAT " groups",
-							   ff->n_failed, ff->n_failed),
+				(errmsg_plural("%s could not train the model of " INT64_FORMAT " group",
+							   "%s could not train the models of " INT64_FORMAT " groups",
+							   ff->n_failed, ff->aggname, ff->n_failed),
 				 errdetail("The first failing group gave the error: %s.",
 						   ff->first_reason),
 				 errhint("Their models are NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
@@ -1160,14 +1172,15 @@ FitReportFailures(Datum arg)
  * once.
  */
 static void
-FitNoteFailure(FunctionCallInfo fcinfo, const char *reason)
+FitNoteFailure(FunctionCallInfo fcinfo, const char *aggname,
+			   const char *reason)
 {
 	FitFailures *ff = (FitFailures *) fcinfo->flinfo->fn_extra;
 
 	if (fcinfo->context == NULL || !IsA(fcinfo->context, AggState))
 	{
 		ereport(NOTICE,
-				(errmsg("lrml.fit could not train the model of a group"),
+				(errmsg("%s could not train the model of a group", aggname),
 				 errdetail("Its rows gave the error: %s.", reason),
 				 errhint("The group's model is NULL.  Set \"on_group_error\" to \"error\" to fail the query instead.")));
 		return;
@@ -1176,6 +1189,7 @@ FitNoteFailure(FunctionCallInfo fcinfo, const char *reason)
 	{
 		ff = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
 									sizeof(FitFailures));
+		ff->aggname = aggname;
 		fcinfo->flinfo->fn_extra = ff;
 	}
 	if (!ff->registered)
@@ -1200,44 +1214,35 @@ FitNoteFailure(FunctionCallInfo fcinfo, const char *reason)
 }
 
 /*
- * lrml.fit_final(state): train the group's model.
+ * Train the model of one group with train(state, opts, result_cxt), for
+ * the final function of aggregate aggname; return the lrml.model value,
+ * or NULL for a group that could not train.
  *
- * 1. Read the group's options (checked by the first row already).
- * 2. Train in a context of its own (FitGroup).  A data exception (SQLSTATE
- *	  class 22) is caught, unless on_group_error is "error": the group
- *	  yields NULL, and the query reports its failed groups in one NOTICE
- *	  (FitNoteFailure).  See the file header for
- *	  why catching without a subtransaction is safe here.
- * 3. Delete the group's context either way.
+ * 1. Train in a context of its own.  A data exception (SQLSTATE class
+ *	  22) is caught, unless on_group_error is "error": the group yields
+ *	  NULL, and the query reports its failed groups in one NOTICE
+ *	  (FitNoteFailure).  See the file header for why catching without a
+ *	  subtransaction is safe here.
+ * 2. Delete the group's context either way.
  */
-PG_FUNCTION_INFO_V1(lrml_fit_final);
-Datum
-lrml_fit_final(PG_FUNCTION_ARGS)
+bytea *
+AggregateTrainGroup(FunctionCallInfo fcinfo, const char *aggname,
+					AggregateTrainer train, const void *state,
+					TrainOptions *opts)
 {
-	FitState   *state;
-	TrainOptions opts;
 	MemoryContext result_cxt = CurrentMemoryContext;
 	MemoryContext group_cxt;
 	bytea	   *volatile value = NULL;
 	ErrorData  *volatile edata = NULL;
-	bool		fail;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	state = (FitState *) PG_GETARG_POINTER(0);
+	bool		fail = opts->group_error_fail;
 
 	/* 1. */
-	OptionsParseAggregate(state->options, &opts);
-	opts.quiet = true;
-	fail = opts.group_error_fail;
-
-	/* 2. */
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml fit group",
 									  ALLOCSET_DEFAULT_SIZES);
 	PG_TRY();
 	{
 		MemoryContextSwitchTo(group_cxt);
-		value = FitGroup(state, &opts, result_cxt);
+		value = train(state, opts, result_cxt);
 		MemoryContextSwitchTo(result_cxt);
 	}
 	PG_CATCH();
@@ -1251,12 +1256,41 @@ lrml_fit_final(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	/* 3. */
+	/* 2. */
 	MemoryContextDelete(group_cxt);
-	if (value != NULL)
-		PG_RETURN_BYTEA_P(value);
-	FitNoteFailure(fcinfo, edata->message);
-	PG_RETURN_NULL();
+	if (value == NULL)
+		FitNoteFailure(fcinfo, aggname, edata->message);
+	return value;
+}
+
+/* AggregateTrainer of lrml.fit */
+static bytea *
+FitTrainer(const void *state, TrainOptions *opts, MemoryContext result_cxt)
+{
+	return FitGroup((const FitState *) state, opts, result_cxt);
+}
+
+/*
+ * lrml.fit_final(state): train the group's model (AggregateTrainGroup),
+ * with the group's options (checked by the first row already).
+ */
+PG_FUNCTION_INFO_V1(lrml_fit_final);
+Datum
+lrml_fit_final(PG_FUNCTION_ARGS)
+{
+	TrainOptions opts;
+	bytea	   *value;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	OptionsParseAggregate(((FitState *) PG_GETARG_POINTER(0))->options,
+						  &opts);
+	opts.quiet = true;
+	value = AggregateTrainGroup(fcinfo, FIT_SOURCE, FitTrainer,
+								PG_GETARG_POINTER(0), &opts);
+	if (value == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(value);
 }
 
 

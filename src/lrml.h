@@ -260,7 +260,8 @@ typedef struct TrainOptions
 	bool		reset_optimizer;	/* warm start: fresh optimizer state */
 	bool		extend_categories;	/* warm start: add new categories */
 	bool		full_batch;		/* mode "full_batch"; else "minibatch" */
-	bool		aggregate;		/* parsed for the aggregate lrml.fit */
+	bool		aggregate;		/* parsed for an aggregate (lrml.fit...) */
+	bool		recommender;	/* parsed for a recommender call */
 	bool		group_error_fail;	/* on_group_error "error"; else NULL */
 	/* set by TrainPrepare: logistic, or mlp on a two-class label */
 	bool		classifier;
@@ -485,6 +486,8 @@ extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseRecommender(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseAggregate(Jsonb *options, TrainOptions *opts);
+extern void OptionsParseAggregateRecommender(Jsonb *options,
+											 TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);
 extern const char *ModelKindName(ModelKind kind);
 extern char *OptionsDescribeValue(JsonbValue *v);
@@ -541,6 +544,14 @@ extern Oid	ModelStoreTrainedBy(int64 id);
 
 /* aggregates.c: the lrml.model value type; the source of a saved value */
 #define LRML_SAVE_SOURCE		"lrml.save"
+
+/* Train one group of an aggregate into an lrml.model value (or fail) */
+typedef bytea *(*AggregateTrainer) (const void *state, TrainOptions *opts,
+									MemoryContext result_cxt);
+extern bytea *AggregateTrainGroup(FunctionCallInfo fcinfo,
+								  const char *aggname,
+								  AggregateTrainer train, const void *state,
+								  TrainOptions *opts);
 extern bytea *ModelValueBuild(const LrmlModel *model, Jsonb *options,
 							  Jsonb *metrics);
 extern LrmlModel *ModelValueDecode(bytea *value, Jsonb **options,

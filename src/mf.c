@@ -49,6 +49,11 @@
  * against a fixed sampled negative.  Users and items that have no training rating keep zero
  * factors and biases, so they are scored by the cold-start rules.
  *
+ * MfFit trains on rating rows already in memory (from RatingsLoad for
+ * lrml.train_recommender, from the group's state for the aggregate
+ * lrml.fit_recommender, mf_aggregate.c); only lrml.train_recommender
+ * warm-starts and stores.
+ *
  * Memory: everything is allocated in the training call's context, which
  * dies with the call; nothing is stored unless training succeeds.
  *
@@ -923,25 +928,26 @@ CheckModelSize(const MfTrain *t, int64 *n_slots)
 }
 
 /*
- * Check the rating column against the model: mf needs ratings; bpr takes
- * interaction rows, or ratings with a positive_threshold.
+ * Check the rating column (ratings: there is one) against the model: mf
+ * needs ratings; bpr takes interaction rows, or ratings with a
+ * positive_threshold.
  */
 static void
-CheckRatingColumn(const TrainOptions *opts, const char *rating_col)
+CheckRatingColumn(const TrainOptions *opts, bool ratings)
 {
 	bool		threshold = !isnan(opts->positive_threshold);
 
-	if (opts->model == MODEL_MF && rating_col == NULL)
+	if (opts->model == MODEL_MF && !ratings)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model \"mf\" needs a rating column"),
 				 errhint("Pass the column of the ratings as rating_col, or use \"model\": \"bpr\" for interaction rows.")));
-	if (opts->model == MODEL_BPR && rating_col != NULL && !threshold)
+	if (opts->model == MODEL_BPR && ratings && !threshold)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"bpr\" needs option \"positive_threshold\" with a rating column"),
 				 errhint("Set \"positive_threshold\" to the least rating that counts as a positive, or pass rating_col as NULL to treat every row as one.")));
-	if (opts->model == MODEL_BPR && rating_col == NULL && threshold)
+	if (opts->model == MODEL_BPR && !ratings && threshold)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"positive_threshold\" needs a rating column"),
@@ -949,15 +955,156 @@ CheckRatingColumn(const TrainOptions *opts, const char *rating_col)
 }
 
 /*
+ * Train a recommender on rating rows already in memory: data, with its
+ * ids mapped into m->users and m->items (m otherwise zero), the parsed
+ * options, and a warm start's version (ws, or NULL).  what names the
+ * rows in errors (a relation, or an aggregate's group); name is the
+ * model's name in the training error context.  Both
+ * lrml.train_recommender and the aggregate lrml.fit_recommender call it.
+ *
+ * 1. Build the seen sets from every row; for bpr on ratings, keep the
+ *	  positives; split by the seed.
+ * 2. Train with the shared loop (sparse updates through run_batch).
+ * 3. Copy the result into the model, check it is finite, and build the
+ *	  metrics and the optimizer state.
+ *
+ * data's arrays are freed; everything else is allocated in the current
+ * context.
+ */
+void
+MfFit(const char *name, const char *what, RatingData *data, MfModel *m,
+	  TrainOptions *opts, const WarmStart *ws, MfFitResult *result)
+{
+	const MfModel *old = ws ? ws->stored->model->mf : NULL;
+	bool		ratings = data->r != NULL;
+	MfTrain		t;
+	Learner		learner;
+	OptimizerState *optimizer;
+	EpochRecord *curve;
+	StringInfoData state_buf;
+	LrmlModel  *model;
+	double	   *theta;
+	int64		n_valid;
+	int64		n_slots;
+	int			n_epochs;
+
+	/* 1. */
+	if (old)
+		MfWarmSeen(old, m, data);
+	else
+		BuildUserSets(m->users.n, data->u, data->i, data->n,
+					  &m->seen_start, &m->seen_items);
+	if (opts->model == MODEL_BPR && ratings)
+		KeepPositives(data, opts->positive_threshold);
+	n_valid = SplitRatings(data, opts->validation_fraction,
+						   (uint64) opts->seed);
+	if (data->n - n_valid < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has too few rows to train on",
+						what),
+				 opts->model == MODEL_BPR && ratings ?
+				 errdetail("Rows with a NULL value are skipped, and only ratings at or above \"positive_threshold\" are positives; " INT64_FORMAT " rows remain.",
+						   data->n) :
+				 errdetail("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
+						   data->n),
+				 errhint("Lower \"validation_fraction\" or add rows.")));
+	if (n_valid == 0)
+		opts->validation_fraction = 0.0;
+	m->kind = opts->model;
+	m->id_typid = data->id_typid;
+	m->k = opts->factors;
+	m->biases = opts->biases;
+	m->positive_threshold = opts->positive_threshold;
+	SetupTrain(&t, data, n_valid, opts, m);
+	if (old && !t.bpr)
+	{
+		/* the biases and factors are relative to the version's mean */
+		t.mu = old->mu;
+		t.r_min = Min(t.r_min, old->r_min);
+		t.r_max = Max(t.r_max, old->r_max);
+	}
+	m->mu = t.mu;
+	m->r_min = t.r_min;
+	m->r_max = t.r_max;
+
+	/* 2. */
+	memset(&learner, 0, sizeof(learner));
+	learner.n_params = CheckModelSize(&t, &n_slots);
+	learner.batch_gradient = MfBatchGradient;
+	learner.validate = MfValidate;
+	learner.run_batch = MfRunBatch;
+	learner.arg = &t;
+	opts->batch_size = MF_BLOCK_ROWS;
+	ScheduleResolve(&opts->schedule, opts->epochs,
+					(t.n_train + MF_BLOCK_ROWS - 1) / MF_BLOCK_ROWS);
+	theta = InitTheta(&t, learner.n_params, (uint64) opts->seed);
+	optimizer = OptimizerCreate(&opts->optimizer, (int) n_slots);
+	if (old)
+		MfWarmParams(old, &t, theta, ws->optimizer, optimizer);
+	curve = palloc0(sizeof(EpochRecord) * Max(opts->epochs, 1));
+	n_epochs = 0;
+	if (opts->epochs > 0)
+		n_epochs = TrainLoop(name, opts, &learner, t.n_train, theta,
+							 optimizer, (uint64) opts->seed, curve);
+	if (old && n_epochs > 0)
+	{
+		char		rest[LRML_EVENT_LEN];
+
+		strlcpy(rest, curve[0].event, sizeof(rest));
+		snprintf(curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
+				 rest[0] ? ", " : "", rest);
+	}
+	else if (n_epochs == 0)
+	{
+		/* a copy: scored as it stands */
+		curve[0].epoch = -1;
+		curve[0].train_loss = get_float8_nan();
+		curve[0].valid_loss = get_float8_nan();
+		curve[0].valid_metric = get_float8_nan();
+		if (t.n_valid > 0)
+			MfValidate(&t, theta, &curve[0].valid_loss,
+					   &curve[0].valid_metric);
+	}
+
+	/* 3. */
+	FillModel(m, &t, theta);
+	if (old)
+	{
+		m->parent_version = ws->version;
+		m->new_users = m->users.n - old->users.n;
+		m->new_items = m->items.n - old->items.n;
+	}
+	model = palloc0(sizeof(LrmlModel));
+	model->kind = opts->model;
+	model->label = m->rating_col;
+	model->mf = m;
+	result->model = model;
+	result->metrics = BuildMetrics(data, &t, m,
+								   &curve[Max(n_epochs - 1, 0)]);
+	result->curve = curve;
+	result->n_epochs = n_epochs;
+	initStringInfo(&state_buf);
+	OptimizerWrite(&state_buf, optimizer);
+	result->optimizer_state =
+		(bytea *) cstring_to_text_with_len(state_buf.data, state_buf.len);
+	/* what storing needs is copied: free the largest arrays */
+	pfree(theta);
+	pfree(data->u);
+	pfree(data->i);
+	if (data->r)
+		pfree(data->r);
+}
+
+/*
  * lrml.train_recommender(model, relation, user_col, item_col, rating_col,
  * options)
  *
  * 1. Check the arguments and options (before any data is read).
- * 2. Read the ratings, mapping the ids; build the seen sets from every
- *	  row; for bpr on ratings, keep the positives; split by the seed.
- * 3. Train with the shared loop (sparse updates through run_batch).
- * 4. Copy the result into the model, check it is finite, store the model
- *	  and its factors, return the curve.
+ * 2. Read the ratings, mapping the ids (a warm start's known ids keep
+ *	  their indexes).
+ * 3. Train (MfFit).
+ * 4. Store the model and its factors, return the curve.
  */
 Datum
 lrml_train_recommender(PG_FUNCTION_ARGS)
@@ -976,17 +1123,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	MemoryContext old_cxt;
 	RatingData *data;
 	MfModel    *m;
-	LrmlModel  *model;
-	MfTrain		t;
-	Learner		learner;
-	OptimizerState *optimizer;
-	EpochRecord *curve;
-	StringInfoData state_buf;
-	Jsonb	   *metrics;
-	double	   *theta;
-	int64		n_valid;
-	int64		n_slots;
-	int			n_epochs;
+	MfFitResult fit;
 
 	/* 1. */
 	if (strcmp(user_col, item_col) == 0 ||
@@ -1004,7 +1141,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"mode\" \"full_batch\" cannot be used in lrml.train_recommender"),
 				 errdetail("A recommender trains on its ratings read once into memory.")));
-	CheckRatingColumn(&opts, rating_col);
+	CheckRatingColumn(&opts, rating_col != NULL);
 	TrainCheckStorable(name, "lrml.train_recommender()");
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -1029,114 +1166,19 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	data = RatingsLoad(relation, user_col, item_col, rating_col, &m->users,
 					   &m->items, true,
 					   old ? old->id_typid : InvalidOid);
-	if (old)
-		MfWarmSeen(old, m, data);
-	else
-		BuildUserSets(m->users.n, data->u, data->i, data->n,
-					  &m->seen_start, &m->seen_items);
-	if (opts.model == MODEL_BPR && rating_col != NULL)
-		KeepPositives(data, opts.positive_threshold);
-	n_valid = SplitRatings(data, opts.validation_fraction,
-						   (uint64) opts.seed);
-	if (data->n - n_valid < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation \"%s\" has too few rows to train on",
-						relation),
-				 opts.model == MODEL_BPR && rating_col != NULL ?
-				 errdetail("Rows with a NULL value are skipped, and only ratings at or above \"positive_threshold\" are positives; " INT64_FORMAT " rows remain.",
-						   data->n) :
-				 errdetail("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
-						   data->n),
-				 errhint("Lower \"validation_fraction\" or add rows.")));
-	if (n_valid == 0)
-		opts.validation_fraction = 0.0;
-	m->kind = opts.model;
-	m->id_typid = data->id_typid;
-	m->k = opts.factors;
-	m->biases = opts.biases;
 	m->user_col = user_col;
 	m->item_col = item_col;
 	m->rating_col = rating_col;
-	m->positive_threshold = opts.positive_threshold;
-	SetupTrain(&t, data, n_valid, &opts, m);
-	if (old && !t.bpr)
-	{
-		/* the biases and factors are relative to the version's mean */
-		t.mu = old->mu;
-		t.r_min = Min(t.r_min, old->r_min);
-		t.r_max = Max(t.r_max, old->r_max);
-	}
-	m->mu = t.mu;
-	m->r_min = t.r_min;
-	m->r_max = t.r_max;
 
 	/* 3. */
-	memset(&learner, 0, sizeof(learner));
-	learner.n_params = CheckModelSize(&t, &n_slots);
-	learner.batch_gradient = MfBatchGradient;
-	learner.validate = MfValidate;
-	learner.run_batch = MfRunBatch;
-	learner.arg = &t;
-	opts.batch_size = MF_BLOCK_ROWS;
-	ScheduleResolve(&opts.schedule, opts.epochs,
-					(t.n_train + MF_BLOCK_ROWS - 1) / MF_BLOCK_ROWS);
-	theta = InitTheta(&t, learner.n_params, (uint64) opts.seed);
-	optimizer = OptimizerCreate(&opts.optimizer, (int) n_slots);
-	if (old)
-		MfWarmParams(old, &t, theta, ws->optimizer, optimizer);
-	curve = palloc0(sizeof(EpochRecord) * Max(opts.epochs, 1));
-	n_epochs = 0;
-	if (opts.epochs > 0)
-		n_epochs = TrainLoop(name, &opts, &learner, t.n_train, theta,
-							 optimizer, (uint64) opts.seed, curve);
-	if (old && n_epochs > 0)
-	{
-		char		rest[LRML_EVENT_LEN];
-
-		strlcpy(rest, curve[0].event, sizeof(rest));
-		snprintf(curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
-				 rest[0] ? ", " : "", rest);
-	}
-	else if (n_epochs == 0)
-	{
-		/* a copy: scored as it stands */
-		curve[0].epoch = -1;
-		curve[0].train_loss = get_float8_nan();
-		curve[0].valid_loss = get_float8_nan();
-		curve[0].valid_metric = get_float8_nan();
-		if (t.n_valid > 0)
-			MfValidate(&t, theta, &curve[0].valid_loss,
-					   &curve[0].valid_metric);
-	}
+	MfFit(name, relation, data, m, &opts, ws, &fit);
 
 	/* 4. */
-	FillModel(m, &t, theta);
-	if (old)
-	{
-		m->parent_version = ws->version;
-		m->new_users = m->users.n - old->users.n;
-		m->new_items = m->items.n - old->items.n;
-	}
-	model = palloc0(sizeof(LrmlModel));
-	model->kind = opts.model;
-	model->label = rating_col;
-	model->mf = m;
-	metrics = BuildMetrics(data, &t, m, &curve[Max(n_epochs - 1, 0)]);
-	initStringInfo(&state_buf);
-	OptimizerWrite(&state_buf, optimizer);
-	/* what storing needs is copied: free the largest arrays first */
-	pfree(theta);
-	pfree(data->u);
-	pfree(data->i);
-	if (data->r)
-		pfree(data->r);
-	ModelStoreSave(name, data->source, model, OptionsToJsonb(&opts), metrics,
-				   (bytea *) cstring_to_text_with_len(state_buf.data,
-													  state_buf.len),
-				   curve, n_epochs, ws ? ws->version : 0);
-	TrainReturnCurve((ReturnSetInfo *) fcinfo->resultinfo, curve,
-					 n_epochs);
+	ModelStoreSave(name, data->source, fit.model, OptionsToJsonb(&opts),
+				   fit.metrics, fit.optimizer_state, fit.curve, fit.n_epochs,
+				   ws ? ws->version : 0);
+	TrainReturnCurve((ReturnSetInfo *) fcinfo->resultinfo, fit.curve,
+					 fit.n_epochs);
 
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(train_cxt);

@@ -2,8 +2,9 @@
  *
  * mf.h
  *	  Recommenders: the decoded model, id maps and rating rows shared by
- *	  mf.c (training), mf_store.c (payload, lrml.factors), mf_score.c
- *	  (scoring, top-k, evaluation) and ratings.c (reading rating rows).
+ *	  mf.c (training), mf_aggregate.c (lrml.fit_recommender), mf_store.c
+ *	  (payload, lrml.factors), mf_score.c (scoring, top-k, evaluation) and
+ *	  ratings.c (reading rating rows).
  *
  * src/mf.h
  *
@@ -92,6 +93,21 @@ typedef struct RatingData
 	int64		n_read;			/* rows read without a NULL value */
 } RatingData;
 
+/* A trained recommender and what storing it needs (MfFit) */
+typedef struct MfFitResult
+{
+	LrmlModel  *model;
+	Jsonb	   *metrics;
+	EpochRecord *curve;
+	int			n_epochs;
+	bytea	   *optimizer_state;
+} MfFitResult;
+
+/* mf.c */
+extern void MfFit(const char *name, const char *what, RatingData *data,
+				  MfModel *m, TrainOptions *opts, const WarmStart *ws,
+				  MfFitResult *result);
+
 /* ratings.c */
 extern void IdMapInit(IdMap *map, bool is_text, int32 capacity);
 extern int32 IdMapLookup(const IdMap *map, Datum value, Oid typid);
@@ -116,6 +132,8 @@ extern void MfStoreFactors(int64 model_id, const MfModel *m);
 /* score.c */
 extern const StoredModel *ScoreRecommender(FunctionCallInfo fcinfo,
 										   text *name);
+extern const StoredModel *ScoreRecommenderValue(FunctionCallInfo fcinfo,
+												bytea *value);
 
 /* mf_score.c */
 extern void MfPrepareScoring(MfModel *m);

@@ -42,6 +42,7 @@
 #include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(lrml_predict_rating);
+PG_FUNCTION_INFO_V1(lrml_predict_rating_model);
 PG_FUNCTION_INFO_V1(lrml_recommend);
 PG_FUNCTION_INFO_V1(lrml_similar_items);
 
@@ -128,6 +129,22 @@ lrml_predict_rating(PG_FUNCTION_ARGS)
 {
 	const StoredModel *stored = ScoreRecommender(fcinfo,
 												 PG_GETARG_TEXT_PP(0));
+	const MfModel *m = stored->model->mf;
+	int32		u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
+	int32		i = IdArg(fcinfo, stored, &m->items, 2, "item_id");
+
+	PG_RETURN_FLOAT8(PredictIndexes(m, u, i));
+}
+
+/*
+ * lrml.predict_rating(m lrml.model, user_id anyelement, item_id
+ * anyelement): the same with a recommender value.
+ */
+Datum
+lrml_predict_rating_model(PG_FUNCTION_ARGS)
+{
+	const StoredModel *stored = ScoreRecommenderValue(fcinfo,
+													  PG_GETARG_BYTEA_PP(0));
 	const MfModel *m = stored->model->mf;
 	int32		u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
 	int32		i = IdArg(fcinfo, stored, &m->items, 2, "item_id");

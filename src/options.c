@@ -1000,6 +1000,13 @@ ParseModel(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 	opts->model_given = true;
 }
 
+/* Return the SQL name of the aggregate (or training call) of opts */
+static const char *
+AggregateName(const TrainOptions *opts)
+{
+	return opts->recommender ? "lrml.fit_recommender" : "lrml.fit";
+}
+
 /*
  * mode: "minibatch" (the default: the rows are read once into memory) or
  * "full_batch" (one lrml.gradient pass over the relation per epoch,
@@ -1015,13 +1022,16 @@ ParseMode(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 	if (opts->full_batch && opts->aggregate)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"mode\" \"full_batch\" cannot be used in the aggregate lrml.fit"),
-				 errdetail("lrml.fit trains each group on rows it has gathered in memory.")));
+				 errmsg("option \"mode\" \"full_batch\" cannot be used in the aggregate %s",
+						AggregateName(opts)),
+				 errdetail("%s trains each group on rows it has gathered in memory.",
+						   AggregateName(opts))));
 }
 
 /*
  * on_group_error: "null" (the default: a group that cannot train yields
- * NULL and a notice) or "error"; only the aggregate lrml.fit takes it.
+ * NULL and a notice) or "error"; only the aggregates lrml.fit and
+ * lrml.fit_recommender take it.
  */
 static void
 ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
@@ -1032,7 +1042,8 @@ ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
 	if (!opts->aggregate)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"on_group_error\" applies only to the aggregate lrml.fit"),
+				 errmsg("option \"on_group_error\" applies only to the aggregate %s",
+						AggregateName(opts)),
 				 errhint("Remove \"on_group_error\": this call trains one model, and any error fails it.")));
 	name = VocabularyValue(OptionSubject(spec->name),
 						   &group_error_vocabulary, value);
@@ -1041,7 +1052,8 @@ ParseOnGroupError(const OptionSpec *spec, JsonbValue *value,
 
 /*
  * Read "warm_start": true (the deployed version), false, or a version
- * number.  The aggregate lrml.fit trains new models only.
+ * number.  The aggregates lrml.fit and lrml.fit_recommender train new
+ * models only.
  */
 static void
 ParseWarmStart(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
@@ -1052,8 +1064,10 @@ ParseWarmStart(const OptionSpec *spec, JsonbValue *value, TrainOptions *opts)
 	if (opts->aggregate)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"warm_start\" cannot be used in the aggregate lrml.fit"),
-				 errdetail("lrml.fit trains a new model for each group; it has no stored version to start from.")));
+				 errmsg("option \"warm_start\" cannot be used in the aggregate %s",
+						AggregateName(opts)),
+				 errdetail("%s trains a new model for each group; it has no stored version to start from.",
+						   AggregateName(opts))));
 
 	if (value->type == jbvBool)
 	{
@@ -2102,7 +2116,9 @@ CheckFamily(const TrainOptions *opts, bool lr_find, bool recommender)
 	if (recommender && !MODEL_IS_RECOMMENDER(opts->model))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lrml.train_recommender cannot train a \"%s\" model",
+				 errmsg("%s cannot train a \"%s\" model",
+						opts->aggregate ? "lrml.fit_recommender" :
+						"lrml.train_recommender",
 						ModelKindName(opts->model)),
 				 errhint("Valid models for recommenders are \"mf\" and \"bpr\".  Train classifiers with lrml.train.")));
 	if (lr_find && MODEL_IS_RECOMMENDER(opts->model))
@@ -2153,6 +2169,7 @@ ParseOptions(Jsonb *options, TrainOptions *opts, bool lr_find,
 		RecommenderDefaults(opts);
 	}
 	opts->aggregate = aggregate;
+	opts->recommender = recommender;
 	if (options == NULL)
 	{
 		CheckCombinations(opts, false);
@@ -2253,6 +2270,17 @@ void
 OptionsParseAggregate(Jsonb *options, TrainOptions *opts)
 {
 	ParseOptions(options, opts, false, false, true);
+}
+
+/*
+ * Fill opts from the options of the aggregate lrml.fit_recommender: those
+ * of lrml.train_recommender, plus on_group_error and without warm_start;
+ * see ParseOptions.
+ */
+void
+OptionsParseAggregateRecommender(Jsonb *options, TrainOptions *opts)
+{
+	ParseOptions(options, opts, false, true, true);
 }
 
 /*

@@ -1219,11 +1219,6 @@ ValueModelGet(FunctionCallInfo fcinfo, bytea *value)
 	cm->stored = palloc0(sizeof(StoredModel));
 	cm->stored->name = "lrml.model value";
 	cm->stored->model = ModelValueDecode(value, NULL, NULL);
-	if (cm->stored->model->mf != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("the lrml.model value is a recommender"),
-				 errhint("Store it with lrml.save, then score it by name with lrml.predict_rating or lrml.recommend.")));
 	CacheFold(cm);
 	MemoryContextSwitchTo(old);
 	if (vs->n < SCORE_VALUE_MODELS)
@@ -1244,6 +1239,40 @@ ValueModelGet(FunctionCallInfo fcinfo, bytea *value)
 }
 
 /*
+ * Return the decoded model of an lrml.model value that scores rows of
+ * features (ValueModelGet), refusing recommenders.
+ */
+static const CachedModel *
+ValueModelGetRows(FunctionCallInfo fcinfo, bytea *value)
+{
+	const CachedModel *cm = ValueModelGet(fcinfo, value);
+
+	if (cm->model->mf != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the lrml.model value is a recommender"),
+				 errhint("Score it with lrml.predict_rating, or store it with lrml.save and score it by name with lrml.recommend or lrml.similar_items.")));
+	return cm;
+}
+
+/*
+ * Return the decoded recommender of an lrml.model value (ValueModelGet),
+ * for mf_score.c; fail for any other model.
+ */
+const StoredModel *
+ScoreRecommenderValue(FunctionCallInfo fcinfo, bytea *value)
+{
+	const CachedModel *cm = ValueModelGet(fcinfo, value);
+
+	if (cm->model->mf == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the lrml.model value is not a recommender"),
+				 errhint("Score it with lrml.predict or lrml.predict_class.")));
+	return cm->stored;
+}
+
+/*
  * lrml.predict(m lrml.model, x float8[]): score a vector of raw encoded
  * inputs with a model value, as lrml.predict(model text, x) does with a
  * stored one.
@@ -1252,7 +1281,8 @@ PG_FUNCTION_INFO_V1(lrml_predict_model);
 Datum
 lrml_predict_model(PG_FUNCTION_ARGS)
 {
-	const CachedModel *cm = ValueModelGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	const CachedModel *cm = ValueModelGetRows(fcinfo,
+											  PG_GETARG_BYTEA_PP(0));
 
 	PG_RETURN_FLOAT8(ScoreArray(cm, PG_GETARG_ARRAYTYPE_P(1)));
 }
@@ -1266,7 +1296,8 @@ PG_FUNCTION_INFO_V1(lrml_predict_class_model);
 Datum
 lrml_predict_class_model(PG_FUNCTION_ARGS)
 {
-	const CachedModel *cm = ValueModelGet(fcinfo, PG_GETARG_BYTEA_PP(0));
+	const CachedModel *cm = ValueModelGetRows(fcinfo,
+											  PG_GETARG_BYTEA_PP(0));
 	double		threshold = PG_GETARG_FLOAT8(2);
 
 	if (!cm->model->classifier)
