@@ -45,9 +45,9 @@
  * AggregateTrainGroup does this for lrml.fit and for lrml.fit_recommender
  * (mf_aggregate.c), whose final functions hand it their training.
  *
- * Such an error is caught with PG_TRY and no subtransaction.  That is safe here
- * because the final function's training is pure computation over memory
- * it owns: it reads no table, takes no lock, pins no buffer and opens no
+ * Such an error is caught with PG_TRY and no subtransaction.  That is
+ * safe here because the final function's training is pure computation
+ * over memory it owns: it reads no table, takes no lock, pins no buffer and opens no
  * file, so the error leaves nothing that only transaction abort could
  * release; everything it allocated lives in one context that is deleted
  * after the catch.  Errors of any other class (cancel, out of memory,

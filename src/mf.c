@@ -46,8 +46,9 @@
  * per-epoch validation MSE (valid_loss) and RMSE (valid_metric), with
  * predictions clipped to the range of the training ratings as scoring
  * clips them; for bpr, the BPR loss and AUC of each validation positive
- * against a fixed sampled negative.  Users and items that have no training rating keep zero
- * factors and biases, so they are scored by the cold-start rules.
+ * against a fixed sampled negative.  Users and items that have no
+ * training rating keep zero factors and biases, so they are scored by the
+ * cold-start rules.
  *
  * MfFit trains on rating rows already in memory (from RatingsLoad for
  * lrml.train_recommender, from the group's state for the aggregate
