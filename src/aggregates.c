@@ -47,10 +47,10 @@
  *
  * Such an error is caught with PG_TRY and no subtransaction.  That is
  * safe here because the final function's training is pure computation
- * over memory it owns: it reads no table, takes no lock, pins no buffer and opens no
- * file, so the error leaves nothing that only transaction abort could
- * release; everything it allocated lives in one context that is deleted
- * after the catch.  Errors of any other class (cancel, out of memory,
+ * over memory it owns: it reads no table, takes no lock, pins no buffer
+ * and opens no file, so the error leaves nothing that only transaction
+ * abort could release; everything it allocated lives in one context that
+ * is deleted after the catch.  Errors of any other class (cancel, out of memory,
  * program limits, wrong types) are re-thrown.
  *
  * lrml.gradient(weights, features, label, options) sums the loss and its
