@@ -47,3 +47,11 @@ SELECT * FROM lrml.train('ia_fb', 'ia_d', 'y', ARRAY['a', 'b'], '{"mode": "full_
 SELECT * FROM lrml.train('ia_fb', 'SELECT ''NaN''::float8 AS a, b, y FROM ia_d', 'y', NULL, '{"mode": "full_batch"}');
 SELECT * FROM lrml.train('ia_fb', 'SELECT 1e200::float8 * a AS a, b, y FROM ia_d', 'y', NULL, '{"mode": "full_batch"}');
 SELECT count(*) AS no_versions FROM lrml.models WHERE name IN ('ia_lie', 'ia_rr', 'ia_fb');
+-- lrml.fit_recommender too takes one set of options
+SELECT lrml.fit_recommender(u, it, rating,
+  CASE WHEN u % 2 = 0 THEN '{"model": "mf", "epochs": 2}'::jsonb ELSE '{"epochs": 2}' END) IS NULL
+FROM (SELECT * FROM ia_r ORDER BY u, it) s;
+-- a recommender value saves with its own options, not with another kind's
+SELECT lrml.save('ia_rec2', ia_value(parameters, options::text, '{}')) FROM lrml.models WHERE name = 'ia_rec';
+SELECT lrml.save('ia_lie', ia_value(parameters, (options || '{"model": "bpr", "positive_threshold": 3}')::text, '{}'))
+FROM lrml.models WHERE name = 'ia_rec';

@@ -451,7 +451,10 @@ ValueOptions(const LrmlModel *model, Jsonb *options)
 	}
 	if (same && model->mf != NULL)
 		same = opts.factors == model->mf->k &&
-			opts.biases == model->mf->biases;
+			opts.biases == model->mf->biases &&
+			(isnan(opts.positive_threshold) ?
+			 isnan(model->mf->positive_threshold) :
+			 opts.positive_threshold == model->mf->positive_threshold);
 	if (!same)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -637,8 +640,8 @@ FitLabelCode(FitState *state, MemoryContext aggcxt, const char *text)
  * (or sums) with one set of options, whatever order a plan reads its rows
  * in.
  */
-static void
-CheckSameOptions(Jsonb *first, Jsonb *options, const char *aggregate)
+void
+AggregateCheckOptions(Jsonb *first, Jsonb *options, const char *aggregate)
 {
 	if (VARSIZE(first) != VARSIZE(options) ||
 		memcmp(first, options, VARSIZE(options)) != 0)
@@ -679,7 +682,7 @@ lrml_fit_accum(PG_FUNCTION_ARGS)
 		state = FitStateCreate(aggcxt, typid, TrainOptionsArg(fcinfo, 3));
 	}
 	else
-		CheckSameOptions(state->options, TrainOptionsArg(fcinfo, 3),
+		AggregateCheckOptions(state->options, TrainOptionsArg(fcinfo, 3),
 						 "lrml.fit");
 	if (PG_ARGISNULL(2))
 	{
@@ -813,6 +816,7 @@ lrml_fit_combine(PG_FUNCTION_ARGS)
 		a->options = MemoryContextAlloc(aggcxt, VARSIZE(b->options));
 		memcpy(a->options, b->options, VARSIZE(b->options));
 	}
+	AggregateCheckOptions(a->options, b->options, "lrml.fit");
 	if (a->d < 0 && b->d >= 0)
 		FitStateSetWidth(a, aggcxt, b->d);
 	if (b->d >= 0)
@@ -1328,7 +1332,7 @@ GradientReadOptions(FunctionCallInfo fcinfo)
 
 	if (go != NULL)
 	{
-		CheckSameOptions(go->options, options, "lrml.gradient");
+		AggregateCheckOptions(go->options, options, "lrml.gradient");
 		return go;
 	}
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))

@@ -486,6 +486,8 @@ extern void OptionsParse(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseLrFind(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseRecommender(Jsonb *options, TrainOptions *opts);
 extern void OptionsParseAggregate(Jsonb *options, TrainOptions *opts);
+extern void AggregateCheckOptions(Jsonb *first, Jsonb *options,
+								  const char *aggregate);
 extern void OptionsParseAggregateRecommender(Jsonb *options,
 											 TrainOptions *opts);
 extern Jsonb *OptionsToJsonb(const TrainOptions *opts);

@@ -220,6 +220,9 @@ lrml_fit_recommender_accum(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not determine the id type of lrml.fit_recommender");
 		state = RecStateCreate(aggcxt, typid, TrainOptionsArg(fcinfo, 4));
 	}
+	else
+		AggregateCheckOptions(state->options, TrainOptionsArg(fcinfo, 4),
+							  "lrml.fit_recommender");
 	if (!state->ratings && !PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -273,6 +276,7 @@ lrml_fit_recommender_combine(PG_FUNCTION_ARGS)
 	}
 	if (a == NULL)
 		a = RecStateNew(aggcxt, b->id_typid, b->ratings, b->options);
+	AggregateCheckOptions(a->options, b->options, "lrml.fit_recommender");
 	if (a->id_typid != b->id_typid || a->ratings != b->ratings)
 		elog(ERROR, "lrml.fit_recommender cannot combine states of id types %u and %u",
 			 a->id_typid, b->id_typid);

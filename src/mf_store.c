@@ -256,6 +256,11 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 		if (has)
 			m->positive_threshold = threshold;
 	}
+	/* what the rows were: ratings (mf; bpr with a threshold) or not */
+	if ((kind == MODEL_MF && m->rating_col == NULL) ||
+		(kind == MODEL_BPR &&
+		 (m->rating_col == NULL) != isnan(m->positive_threshold)))
+		MfCorrupt(&r, "The rating column does not match the model kind and its positive threshold.");
 	n_users = MfInt32(&r);
 	n_items = MfInt32(&r);
 	if (n_users < 1 || n_items < 1)
