@@ -50,8 +50,8 @@
  * over memory it owns: it reads no table, takes no lock, pins no buffer
  * and opens no file, so the error leaves nothing that only transaction
  * abort could release; everything it allocated lives in one context that
- * is deleted after the catch.  Errors of any other class (cancel, out of memory,
- * program limits, wrong types) are re-thrown.
+ * is deleted after the catch.  Errors of any other class (cancel, out of
+ * memory, program limits, wrong types) are re-thrown.
  *
  * lrml.gradient(weights, features, label, options) sums the loss and its
  * gradient over its rows for given weights, with a fixed-size float8[]

@@ -497,7 +497,8 @@ extern char *OptionsDescribeValue(JsonbValue *v);
 /* features.c */
 extern FeatureKind FeatureKindForType(Oid typid);
 extern double FeatureNumericToDouble(Datum value);
-extern void FeatureRejectNumber(const char *column, double v) pg_attribute_noreturn();
+extern void FeatureRejectNumber(const char *column, double v)
+			pg_attribute_noreturn();
 extern int	FeatureCategoryIndex(const FeatureColumn *col, const char *value);
 extern int	FeatureCategoryIndexLen(const FeatureColumn *col,
 									const char *value, int len);

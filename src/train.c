@@ -1221,8 +1221,8 @@ TrainCheckStorable(const char *name, const char *what)
  * current context: resolve the schedule's length, start from zero weights
  * and a fresh optimizer (or where a warm start begins), and run the shared
  * loop.  With 0 epochs (a warm start only) the start is the result.  The
- * weights go into in->model (w, bias).  The schedule's length is resolved in *opts, so
- * that the stored options show it.
+ * weights go into in->model (w, bias).  The schedule's length is resolved
+ * in *opts, so that the stored options show it.
  */
 void
 TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
