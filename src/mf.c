@@ -1044,19 +1044,9 @@ MfFit(const char *name, const char *what, RatingData *data, MfModel *m,
 	if (old)
 		MfWarmParams(old, &t, theta, ws->optimizer, optimizer);
 	curve = palloc0(sizeof(EpochRecord) * Max(opts->epochs, 1));
-	n_epochs = 0;
-	if (opts->epochs > 0)
-		n_epochs = TrainLoop(name, opts, &learner, t.n_train, theta,
-							 optimizer, (uint64) opts->seed, curve);
-	if (old && n_epochs > 0)
-	{
-		char		rest[LRML_EVENT_LEN];
-
-		strlcpy(rest, curve[0].event, sizeof(rest));
-		snprintf(curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
-				 rest[0] ? ", " : "", rest);
-	}
-	else if (n_epochs == 0)
+	n_epochs = TrainLoop(name, opts, &learner, t.n_train, theta, optimizer,
+						 (uint64) opts->seed, curve);
+	if (n_epochs == 0)
 	{
 		/* a copy: scored as it stands */
 		curve[0].epoch = -1;

@@ -387,7 +387,9 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
 }
 
 /*
- * Train theta for at most opts->epochs epochs; return the epochs run.
+ * Train theta for at most opts->epochs epochs; return the epochs run (0
+ * for 0 epochs, a warm start's copy).  Epoch 0 of a warm start carries the
+ * event warm_start first.
  *
  * The training rows were shuffled once, by the seed, when the matrix was
  * built; batch b is the run of rows b * batch_size onwards, so each batch
@@ -434,6 +436,9 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	TrainContext tc;
 	ErrorContextCallback callback;
 
+	/* 0 epochs: a warm start's copy, whose start is the result */
+	if (opts->epochs == 0)
+		return 0;
 	tc.model_name = model_name;
 	tc.epoch = -1;
 	callback.callback = TrainErrorCallback;
@@ -458,6 +463,9 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 		tc.epoch = epoch;
 		memset(rec, 0, sizeof(EpochRecord));
 		rec->epoch = epoch;
+		/* a warm start is the first thing that happens in epoch 0 */
+		if (epoch == 0 && opts->warm_start != 0)
+			AddEvent(rec, "warm_start");
 		n_epochs = epoch + 1;
 
 		/* 1. */
@@ -1243,21 +1251,9 @@ TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 	if (in->init_optimizer)
 		OptimizerCopy(fit->optimizer, in->init_optimizer);
 	fit->curve = palloc0(sizeof(EpochRecord) * Max(opts->epochs, 1));
-	fit->n_epochs = 0;
-	if (opts->epochs > 0)
-		fit->n_epochs = TrainLoop(name, opts, learner, n_train, fit->theta,
-								  fit->optimizer, (uint64) opts->seed,
-								  fit->curve);
-
-	/* a warm start is the first thing that happened in epoch 0 */
-	if (in->warm && fit->n_epochs > 0)
-	{
-		char		rest[LRML_EVENT_LEN];
-
-		strlcpy(rest, fit->curve[0].event, sizeof(rest));
-		snprintf(fit->curve[0].event, LRML_EVENT_LEN, "warm_start%s%s",
-				 rest[0] ? ", " : "", rest);
-	}
+	fit->n_epochs = TrainLoop(name, opts, learner, n_train, fit->theta,
+							  fit->optimizer, (uint64) opts->seed,
+							  fit->curve);
 	in->model->w = fit->theta;
 	in->model->n_weights = learner->n_params;
 	in->model->bias = (opts->model == MODEL_MLP) ? 0.0 :
