@@ -598,6 +598,7 @@ typedef struct WarmStart
 	int32		version;
 	StoredModel *stored;
 	OptimizerState *optimizer;	/* NULL: start from a fresh state */
+	bytea	   *state_bytes;	/* the stored optimizer state, or NULL */
 } WarmStart;
 
 /*
@@ -668,6 +669,8 @@ extern Jsonb *WarmStartOptions(const char *name, Jsonb *options);
 extern WarmStart *WarmStartLoad(const char *name, Jsonb *options,
 								TrainOptions *opts);
 extern WarmStart *WarmStartPeek(const char *name, const TrainOptions *opts);
+extern WarmStart *WarmStartCheck(const WarmStart *version, Jsonb *options,
+								 TrainOptions *opts);
 extern ArrayType *WarmStartFeatures(const WarmStart *ws, ArrayType *features);
 extern FeatureEncoding *WarmStartEncoding(const WarmStart *ws,
 										  const RawData *raw,

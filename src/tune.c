@@ -1183,8 +1183,10 @@ TrialReason(const ErrorData *edata)
 
 /*
  * Run trial t with the given options on the rows read once for the search
- * (raw, shared by every trial), in a subtransaction and a memory context
- * of its own (a child of parent_cxt, kept when the trial succeeds).
+ * (raw, shared by every trial) and from the version a warm start begins
+ * from (version, read once too, or NULL), in a subtransaction and a
+ * memory context of its own (a child of parent_cxt, kept when the trial
+ * succeeds).
  *
  * 1. Parse the options, encode the rows, train (the same steps as
  *	  lrml.train).
@@ -1196,8 +1198,9 @@ TrialReason(const ErrorData *edata)
  *	  error.
  */
 static void
-RunTrial(const char *name, RawData *raw, const SearchSpec *spec,
-		 Jsonb *options, Trial *t, MemoryContext parent_cxt)
+RunTrial(const char *name, RawData *raw, const WarmStart *version,
+		 const SearchSpec *spec, Jsonb *options, Trial *t,
+		 MemoryContext parent_cxt)
 {
 	MemoryContext old_cxt = CurrentMemoryContext;
 	ResourceOwner old_owner = CurrentResourceOwner;
@@ -1222,7 +1225,7 @@ RunTrial(const char *name, RawData *raw, const SearchSpec *spec,
 		/* 1. */
 		OptionsParse(options, &t->opts);
 		t->opts.quiet = true;
-		warm = WarmStartLoad(name, options, &t->opts);
+		warm = WarmStartCheck(version, options, &t->opts);
 		t->parsed = true;
 		CheckMetric(spec, &t->opts);
 		TrainPrepareLoaded(raw, true, &t->opts, warm, &t->in);
@@ -1807,6 +1810,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 	MemoryContext tune_cxt;
 	MemoryContext old_cxt;
 	RawData    *raw;
+	WarmStart  *version;
 	Trial	   *trials;
 	pg_prng_state rng;
 	TimestampTz start;
@@ -1846,8 +1850,8 @@ lrml_tune(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(tune_cxt);
 
 	/* 2. */
-	raw = TrainLoad(relation, label, features, &first_opts,
-					WarmStartPeek(name, &first_opts));
+	version = WarmStartPeek(name, &first_opts);
+	raw = TrainLoad(relation, label, features, &first_opts, version);
 
 	/* 3. */
 	trials = palloc0(sizeof(Trial) * spec.trials);
@@ -1888,8 +1892,8 @@ lrml_tune(PG_FUNCTION_ARGS)
 		tc.trial = i;
 		tc.params = JsonbToCString(NULL, &t->params->root,
 								   VARSIZE(t->params));
-		RunTrial(name, raw, &spec, PointOptions(&spec, options, &t->point),
-				 t, tune_cxt);
+		RunTrial(name, raw, version, &spec,
+				 PointOptions(&spec, options, &t->point), t, tune_cxt);
 		tc.trial = -1;
 		tc.params = NULL;
 		n_run++;

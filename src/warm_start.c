@@ -115,32 +115,49 @@ WarmShape(const WarmStart *ws, Jsonb *options, TrainOptions *opts)
 }
 
 /*
- * Load the version a warm start of model name begins from, check that the
- * options can continue it, and return it (NULL when opts ask for no warm
- * start).
- *
- * 1. Read the version (the deployed one for "warm_start": true) and its
- *	  optimizer state.
- * 2. The model kind must be the version's (WarmStartOptions fills it in
- *	  when the options leave it out).
- *	  An mlp keeps the version's layers (WarmShape).
- * 3. The optimizer: continuing the state needs the same optimizer.
+ * Load the version a warm start of model name begins from (NULL when opts
+ * ask for no warm start), without checking the options against it: what
+ * a search needs once, before each trial checks its own options
+ * (WarmStartCheck).
  */
 WarmStart *
-WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
+WarmStartPeek(const char *name, const TrainOptions *opts)
 {
 	WarmStart  *ws;
-	bytea	   *state_bytes;
 
 	if (opts->warm_start == 0)
 		return NULL;
+	ws = palloc0(sizeof(WarmStart));
+	ws->stored = ModelStoreLoadVersion(name, opts->warm_start,
+									   &ws->state_bytes);
+	ws->version = ws->stored->version;
+	return ws;
+}
+
+/*
+ * Check that opts can continue version (WarmStartPeek), and return the
+ * warm start they make of it (NULL for none): the version, and its
+ * optimizer state unless reset.
+ *
+ * 1. The model kind must be the version's (WarmStartOptions fills it in
+ *	  when the options leave it out); a regression has no classes.  An
+ *	  mlp keeps the version's layers (WarmShape).
+ * 2. The optimizer: continuing the state needs the same optimizer.
+ */
+WarmStart *
+WarmStartCheck(const WarmStart *version, Jsonb *options, TrainOptions *opts)
+{
+	WarmStart  *ws;
+	const char *name;
+
+	if (version == NULL)
+		return NULL;
+	ws = palloc(sizeof(WarmStart));
+	*ws = *version;
+	ws->optimizer = NULL;
+	name = ws->stored->name;
 
 	/* 1. */
-	ws = palloc0(sizeof(WarmStart));
-	ws->stored = ModelStoreLoadVersion(name, opts->warm_start, &state_bytes);
-	ws->version = ws->stored->version;
-
-	/* 2. */
 	if (opts->model != ws->stored->model->kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -165,13 +182,13 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 	if (ws->stored->model->kind == MODEL_MLP)
 		WarmShape(ws, options, opts);
 
-	/* 3. */
-	if (!opts->reset_optimizer && state_bytes != NULL)
+	/* 2. */
+	if (!opts->reset_optimizer && ws->state_bytes != NULL)
 	{
 		StringInfoData buf;
 
-		buf.data = VARDATA_ANY(state_bytes);
-		buf.len = VARSIZE_ANY_EXHDR(state_bytes);
+		buf.data = VARDATA_ANY(ws->state_bytes);
+		buf.len = VARSIZE_ANY_EXHDR(ws->state_bytes);
 		buf.maxlen = buf.len;
 		buf.cursor = 0;
 		ws->optimizer = OptimizerRead(&buf);
@@ -189,23 +206,14 @@ WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 }
 
 /*
- * Load the version a warm start of model name begins from, without the
- * checks of WarmStartLoad (NULL when opts ask for no warm start): what a
- * search needs to read its rows, before each trial checks its own
- * options.
+ * Load the version a warm start of model name begins from and check that
+ * the options can continue it (WarmStartPeek, WarmStartCheck); NULL when
+ * opts ask for no warm start.
  */
 WarmStart *
-WarmStartPeek(const char *name, const TrainOptions *opts)
+WarmStartLoad(const char *name, Jsonb *options, TrainOptions *opts)
 {
-	WarmStart  *ws;
-	bytea	   *state_bytes;
-
-	if (opts->warm_start == 0)
-		return NULL;
-	ws = palloc0(sizeof(WarmStart));
-	ws->stored = ModelStoreLoadVersion(name, opts->warm_start, &state_bytes);
-	ws->version = ws->stored->version;
-	return ws;
+	return WarmStartCheck(WarmStartPeek(name, opts), options, opts);
 }
 
 /*
