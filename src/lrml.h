@@ -680,6 +680,18 @@ extern void WarmStartParams(const WarmStart *ws, const TrainOptions *opts,
 							const int *input_map, int d_new, int n_params,
 							double **theta, OptimizerState **optimizer);
 
+/* Options of lrml.evaluate (score.c) */
+typedef struct EvaluateOptions
+{
+	int			k;				/* recommenders: metrics at k, default 10 */
+	bool		has_threshold;	/* threshold was given */
+	double		threshold;		/* classifiers: probability of a positive;
+								 * recommenders: least relevant rating */
+} EvaluateOptions;
+
+extern void ScoreEvaluateOptions(Jsonb *options, bool recommender,
+								 EvaluateOptions *eo);
+
 /* linalg.c */
 extern void LinalgSetThreads(int n);
 extern void LinalgGemvF4(int m, int n, const float *A, bool transpose,

@@ -421,94 +421,6 @@ lrml_similar_items(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * Options of lrml.evaluate for recommenders
- */
-typedef struct EvalOptions
-{
-	int			k;				/* ranking metrics at k, default 10 */
-	bool		has_threshold;	/* ratings at or above it are relevant */
-	double		threshold;
-} EvalOptions;
-
-/* Return a jsonb number as double, failing for anything else. */
-static double
-EvalNumber(const char *key, JsonbValue *v)
-{
-	Datum		d;
-
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a number", key),
-				 errdetail("The value given was %s.",
-						   OptionsDescribeValue(v))));
-	d = DirectFunctionCall1(numeric_float8_no_overflow,
-							NumericGetDatum(v->val.numeric));
-	return DatumGetFloat8(d);
-}
-
-/*
- * Parse lrml.evaluate's options for a recommender: "k" (an integer from 1
- * to 10000, default 10) and "threshold" (a finite number).
- */
-static void
-ParseEvalOptions(Jsonb *options, EvalOptions *eo)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	eo->k = 10;
-	eo->has_threshold = false;
-	eo->threshold = 0.0;
-	if (options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-		double		x;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		(void) JsonbIteratorNext(&it, &v, true);
-		if (strcmp(key, "k") == 0)
-		{
-			x = EvalNumber(key, &v);
-			if (!(x >= 1 && x <= 10000) || x != floor(x))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"k\" must be an integer between 1 and 10000"),
-						 errdetail("The value given was %s.",
-								   OptionsDescribeValue(&v))));
-			eo->k = (int) x;
-		}
-		else if (strcmp(key, "threshold") == 0)
-		{
-			x = EvalNumber(key, &v);
-			if (!isfinite(x))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"threshold\" must be a finite number"),
-						 errdetail("The value given was %s.",
-								   OptionsDescribeValue(&v))));
-			eo->has_threshold = true;
-			eo->threshold = x;
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized evaluation option: \"%s\"", key),
-					 errhint("Valid options for recommenders are \"k\" and \"threshold\".")));
-	}
-}
-
 /* Append one (metric, value) row; NaN (undefined) as NULL. */
 static void
 Emit(FunctionCallInfo fcinfo, const char *metric, double value)
@@ -595,7 +507,7 @@ RankUser(const MfModel *m, int32 u, const bool *relevant, int n_relevant,
  */
 static void
 RankingMetrics(FunctionCallInfo fcinfo, const MfModel *m,
-			   const RatingData *data, const EvalOptions *eo)
+			   const RatingData *data, const EvaluateOptions *eo)
 {
 	int32		n_users = m->users.n;
 	int32		n_items = m->items.n;
@@ -682,7 +594,7 @@ MfEvaluate(FunctionCallInfo fcinfo, const StoredModel *stored,
 		   const char *relation, Jsonb *options)
 {
 	const MfModel *m = stored->model->mf;
-	EvalOptions eo;
+	EvaluateOptions eo;
 	MemoryContext cxt;
 	MemoryContext old;
 	RatingData *data;
@@ -691,7 +603,7 @@ MfEvaluate(FunctionCallInfo fcinfo, const StoredModel *stored,
 	const char *rating_col = m->rating_col;
 	bool		has_rating;
 
-	ParseEvalOptions(options, &eo);
+	ScoreEvaluateOptions(options, true, &eo);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml evaluate",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);

@@ -1315,20 +1315,40 @@ lrml_predict_class_model(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(ScoreArray(cm, PG_GETARG_ARRAYTYPE_P(1)) >= threshold);
 }
 
-/*
- * Parse lrml.evaluate's options: only "threshold", a number in [0, 1]
- * (default 0.5).
- */
+/* Return an option of lrml.evaluate as a double; a number, or fail. */
 static double
-EvaluateThreshold(Jsonb *options)
+EvaluateNumber(const char *key, JsonbValue *v)
+{
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a number", key),
+				 errdetail("The value given was %s.",
+						   OptionsDescribeValue(v))));
+	/* a number beyond double becomes an infinity, out of range below */
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  NumericGetDatum(v->val.numeric)));
+}
+
+/*
+ * Parse lrml.evaluate's options (options may be NULL) into *eo.  A
+ * classifier's: "threshold", a probability in [0, 1] (default 0.5).  A
+ * recommender's: "k", an integer from 1 to 10000 (default 10), and
+ * "threshold", the least rating that is relevant (a finite number, none
+ * by default).
+ */
+void
+ScoreEvaluateOptions(Jsonb *options, bool recommender, EvaluateOptions *eo)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	double		threshold = 0.5;
 
+	eo->k = 10;
+	eo->has_threshold = false;
+	eo->threshold = recommender ? 0.0 : 0.5;
 	if (options == NULL)
-		return threshold;
+		return;
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1338,35 +1358,43 @@ EvaluateThreshold(Jsonb *options)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		char	   *key;
-		Datum		number;
+		double		x;
 
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
-		if (strcmp(key, "threshold") != 0)
+		if (strcmp(key, "threshold") != 0 &&
+			(!recommender || strcmp(key, "k") != 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized evaluation option: \"%s\"", key),
+					 recommender ?
+					 errhint("Valid options for recommenders are \"k\" and \"threshold\".") :
 					 errhint("The only valid option is \"threshold\".")));
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (v.type != jbvNumeric)
+		x = EvaluateNumber(key, &v);
+		if (strcmp(key, "k") == 0)
+		{
+			if (!(x >= 1 && x <= 10000) || x != floor(x))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"k\" must be an integer between 1 and 10000"),
+						 errdetail("The value given was %s.",
+								   OptionsDescribeValue(&v))));
+			eo->k = (int) x;
+			continue;
+		}
+		if (recommender ? !isfinite(x) : !(x >= 0.0 && x <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"threshold\" must be a number"),
-					 errdetail("The value given was %s.",
-							   OptionsDescribeValue(&v))));
-		/* a number beyond double becomes an infinity, out of range below */
-		number = DirectFunctionCall1(numeric_float8_no_overflow,
-									 NumericGetDatum(v.val.numeric));
-		threshold = DatumGetFloat8(number);
-		if (!(threshold >= 0.0 && threshold <= 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 recommender ?
+					 errmsg("option \"threshold\" must be a finite number") :
 					 errmsg("option \"threshold\" must be between 0 and 1"),
 					 errdetail("The value given was %s.",
 							   OptionsDescribeValue(&v))));
+		eo->has_threshold = true;
+		eo->threshold = x;
 	}
-	return threshold;
 }
 
 /* Scores and labels of the rows of an evaluation */
@@ -1736,6 +1764,7 @@ lrml_evaluate(PG_FUNCTION_ARGS)
 	ScoreState *state;
 	const CachedModel *cm;
 	char	   *relation;
+	EvaluateOptions eo;
 	double		threshold;
 	MemoryContext mcxt;
 	EvalRows	rows;
@@ -1755,8 +1784,9 @@ lrml_evaluate(PG_FUNCTION_ARGS)
 				   PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 		return (Datum) 0;
 	}
-	threshold = EvaluateThreshold(PG_ARGISNULL(2) ? NULL :
-								  PG_GETARG_JSONB_P(2));
+	ScoreEvaluateOptions(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+						 false, &eo);
+	threshold = eo.threshold;
 	if (cm->model->label == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
