@@ -113,6 +113,7 @@ extern void IdMapInit(IdMap *map, bool is_text, int32 capacity);
 extern int32 IdMapLookup(const IdMap *map, Datum value, Oid typid);
 extern int32 IdMapAdd(IdMap *map, int64 int_id, const char *text_id);
 extern bool IdTypeIsText(Oid typid);
+extern int64 IdIntValue(Datum value, Oid typid);
 extern Oid	IdTypeCheck(Oid typid, const char *relation, const char *column);
 extern Datum IdMapDatum(const IdMap *map, int32 idx, Oid typid);
 extern char *IdMapText(const IdMap *map, int32 idx);

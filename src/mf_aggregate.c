@@ -172,15 +172,8 @@ RecStateId(RecState *state, MemoryContext aggcxt, FunctionCallInfo fcinfo,
 	Size		len;
 	int64		offset;
 
-	switch (state->id_typid)
-	{
-		case INT2OID:
-			return DatumGetInt16(value);
-		case INT4OID:
-			return DatumGetInt32(value);
-		case INT8OID:
-			return DatumGetInt64(value);
-	}
+	if (!state->is_text)
+		return IdIntValue(value, state->id_typid);
 	t = PG_GETARG_TEXT_PP(argno);
 	len = VARSIZE_ANY_EXHDR(t);
 	RecStateGrow(state, aggcxt, state->n_rows + 1,

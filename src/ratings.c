@@ -196,7 +196,7 @@ IdTypeCheck(Oid typid, const char *relation, const char *column)
 }
 
 /* Return an integer id value of base type typid as int64. */
-static int64
+int64
 IdIntValue(Datum value, Oid typid)
 {
 	switch (typid)

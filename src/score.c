@@ -1027,6 +1027,34 @@ lrml_predict_columns(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Fail unless lrml.predict_class can classify with model cm (named name,
+ * or a model value when name is NULL) at threshold: a classifier, and a
+ * threshold in [0, 1].
+ */
+static void
+CheckClassify(const CachedModel *cm, const char *name, double threshold)
+{
+	const char *kind = cm->model->kind == MODEL_LINEAR ?
+		"linear" : "regression";
+
+	if (!cm->model->classifier && name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model", name, kind),
+				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
+	if (!cm->model->classifier)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the lrml.model value is a %s model", kind),
+				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
+	if (!(threshold >= 0.0 && threshold <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"threshold\" must be between 0 and 1"),
+				 errdetail("The threshold given is %g.", threshold)));
+}
+
+/*
  * lrml.predict_class(model text, row anynonarray, threshold float8):
  * true when a classifier's probability of the positive class reaches the
  * threshold.
@@ -1038,19 +1066,7 @@ lrml_predict_class_row(PG_FUNCTION_ARGS)
 	ScoreState *state = GetScoreState(fcinfo, PG_GETARG_TEXT_PP(0));
 	double		threshold = PG_GETARG_FLOAT8(2);
 
-	if (!state->cm->model->classifier)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a %s model",
-						state->cm->stored->name,
-						state->cm->model->kind == MODEL_LINEAR ?
-						"linear" : "regression"),
-				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
-	if (!(threshold >= 0.0 && threshold <= 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"threshold\" must be between 0 and 1"),
-				 errdetail("The threshold given is %g.", threshold)));
+	CheckClassify(state->cm, state->cm->stored->name, threshold);
 	PG_RETURN_BOOL(ScoreRowArg(fcinfo, state, 1) >= threshold);
 }
 
@@ -1300,18 +1316,7 @@ lrml_predict_class_model(PG_FUNCTION_ARGS)
 											  PG_GETARG_BYTEA_PP(0));
 	double		threshold = PG_GETARG_FLOAT8(2);
 
-	if (!cm->model->classifier)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("the lrml.model value is a %s model",
-						cm->model->kind == MODEL_LINEAR ?
-						"linear" : "regression"),
-				 errhint("Only classifiers have classes; use lrml.predict for the predicted value.")));
-	if (!(threshold >= 0.0 && threshold <= 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"threshold\" must be between 0 and 1"),
-				 errdetail("The threshold given is %g.", threshold)));
+	CheckClassify(cm, NULL, threshold);
 	PG_RETURN_BOOL(ScoreArray(cm, PG_GETARG_ARRAYTYPE_P(1)) >= threshold);
 }
 
