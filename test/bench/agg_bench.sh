@@ -17,15 +17,10 @@ GROUPS_N="${1:-1000}"
 PER_GROUP="${2:-1000}"
 ROWS=$((GROUPS_N * PER_GROUP))
 
-# shellcheck source=../setup.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+# shellcheck source=bench_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
-lrml_install_traps
-lrml_lock
-LRML_WERROR=0 lrml_build
-lrml_start_cluster
-
-PSQL=(lrml_psql -q -d postgres)
+bench_start
 
 # Rows: three features from a seeded hash, a label drawn from a logistic
 # model whose weights differ by group (so each group needs its own
@@ -67,19 +62,12 @@ SERIAL="SET max_parallel_workers_per_gather = 0;"
 PARALLEL="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;"
 
-# Print the wall time, in ms, of the last statement of a psql script.
-time_ms()
-{
-	"${PSQL[@]}" -c "$1" -c '\timing on' -c "$2" |
-		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
-}
-
 FIT="lrml.fit(ARRAY[a, b, c], y, '{\"epochs\": 30}')"
 
 lrml_log "per-group training, serial plan"
-T_SERIAL="$(time_ms "$SERIAL" "CREATE TABLE m_serial AS SELECT grp, $FIT AS m FROM g GROUP BY grp")"
+T_SERIAL="$(time_ms "CREATE TABLE m_serial AS SELECT grp, $FIT AS m FROM g GROUP BY grp" "$SERIAL")"
 lrml_log "per-group training, parallel plan"
-T_PARALLEL="$(time_ms "$PARALLEL" "CREATE TABLE m_parallel AS SELECT grp, $FIT AS m FROM g GROUP BY grp")"
+T_PARALLEL="$(time_ms "CREATE TABLE m_parallel AS SELECT grp, $FIT AS m FROM g GROUP BY grp" "$PARALLEL")"
 PLAN="$("${PSQL[@]}" -At -c "$PARALLEL" -c "EXPLAIN (COSTS OFF) SELECT grp, $FIT FROM g GROUP BY grp" |
 	grep -c 'Partial' || true)"
 CHECK="$("${PSQL[@]}" -At -c "
@@ -96,8 +84,8 @@ FROM g_holdout h, m_one m")"
 
 GRAD="lrml.gradient(ARRAY[0.1, 0.2, 0.3, 0.4], ARRAY[a, b, c], y, '{}')"
 lrml_log "lrml.gradient over every row, serial and parallel"
-G_SERIAL="$(time_ms "$SERIAL" "SELECT $GRAD FROM g")"
-G_PARALLEL="$(time_ms "$PARALLEL" "SELECT $GRAD FROM g")"
+G_SERIAL="$(time_ms "SELECT $GRAD FROM g" "$SERIAL")"
+G_PARALLEL="$(time_ms "SELECT $GRAD FROM g" "$PARALLEL")"
 G_SAME="$("${PSQL[@]}" -At -c "
 CREATE TABLE gs AS SELECT $GRAD AS v FROM g;" -c "$PARALLEL" -c "
 CREATE TABLE gp AS SELECT $GRAD AS v FROM g;
@@ -107,9 +95,9 @@ FROM gs, gp, unnest(gs.v, gp.v) AS u(x, y)")"
 # One model over every row: full-batch (one lrml.gradient query per epoch)
 # against mini-batch, both scored on the held-out rows
 lrml_log "full-batch and mini-batch training over $ROWS rows"
-T_FULL="$(time_ms "SELECT 1" "SELECT count(*) FROM lrml.train('full', 'g', 'y', ARRAY['a', 'b', 'c', 'grp'],
+T_FULL="$(time_ms "SELECT count(*) FROM lrml.train('full', 'g', 'y', ARRAY['a', 'b', 'c', 'grp'],
 	options => '{\"mode\": \"full_batch\", \"epochs\": 40, \"learning_rate\": 0.1}')")"
-T_MINI="$(time_ms "SELECT 1" "SELECT count(*) FROM lrml.train('mini', 'g', 'y', ARRAY['a', 'b', 'c', 'grp'],
+T_MINI="$(time_ms "SELECT count(*) FROM lrml.train('mini', 'g', 'y', ARRAY['a', 'b', 'c', 'grp'],
 	options => '{\"epochs\": 5}')")"
 FB="$("${PSQL[@]}" -At -c "
 SELECT round((metrics->>'valid_auc')::numeric, 4) FROM lrml.models WHERE name = 'full'")"

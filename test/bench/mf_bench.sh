@@ -14,28 +14,17 @@ set -euo pipefail
 ROWS="${1:-10000000}"
 REPEAT=3
 
-# shellcheck source=../setup.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+# shellcheck source=bench_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
-GEN="${LRML_SHARED_DATA:-}/gen/gen_ratings.py"
-if [ ! -f "$GEN" ]; then
-	echo "the generator $GEN is missing; this benchmark needs ../shared/data" >&2
-	exit 1
-fi
-
-LRML_PACKAGES+=(python3-numpy)
-lrml_install_traps
-lrml_lock
-lrml_install_packages
-LRML_WERROR=0 lrml_build
-lrml_start_cluster
+GEN="$(bench_generator gen_ratings.py)"
+bench_start python3-numpy
 
 lrml_log "generating $ROWS ratings"
 CSV="$LRML_TMP/ratings.csv"
 /usr/bin/python3 "$GEN" --rows "$ROWS" --seed 1 --out "$CSV" --quiet
 chmod a+r "$CSV"
 
-PSQL=(lrml_psql -q -d postgres)
 "${PSQL[@]}" <<SQL
 CREATE EXTENSION lrml;
 CREATE TABLE r (user_id int, item_id int, rating float8);
@@ -48,42 +37,6 @@ SELECT g % 5000 AS user_id, ((g::bigint * 7919) % 20000)::int AS item_id,
 FROM generate_series(0, 399999) g;
 SQL
 rm -f "$CSV"
-
-# Print the wall time, in ms, of one statement run by psql.
-time_ms()
-{
-	"${PSQL[@]}" -c '\timing on' -c "$1" |
-		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
-}
-
-# Print the smallest of REPEAT timings of a statement.
-best_ms()
-{
-	local best= t
-	for _ in $(seq "$REPEAT"); do
-		t="$(time_ms "$1")"
-		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then
-			best="$t"
-		fi
-	done
-	echo "$best"
-}
-
-# Print the peak resident memory (VmHWM, kB) of a backend running $1.
-peak_kb()
-{
-	local pid= kb=
-	PGAPPNAME=lrml_bench "${PSQL[@]}" -At -c "$1" -c "SELECT pg_sleep(3)" >/dev/null &
-	for _ in $(seq 1200); do
-		pid="$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity
-			WHERE application_name = 'lrml_bench' AND query LIKE '%pg_sleep%'")"
-		[ -n "$pid" ] && break
-		sleep 0.5
-	done
-	kb="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
-	wait
-	echo "$kb"
-}
 
 SCAN="$(best_ms "SELECT sum(user_id + item_id + rating) FROM r")"
 OPTS='"model": "mf", "factors": 64, "optimizer": "sgd", "learning_rate": 0.005, "reg": 0.05, "seed": 1'

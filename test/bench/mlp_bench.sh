@@ -15,70 +15,11 @@ set -euo pipefail
 ROWS="${1:-1000000}"
 REPEAT=2
 
-# shellcheck source=../setup.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+# shellcheck source=bench_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
-GEN="${LRML_SHARED_DATA:-}/gen/gen_churn.py"
-if [ ! -f "$GEN" ]; then
-	echo "the generator $GEN is missing; this benchmark needs ../shared/data" >&2
-	exit 1
-fi
-
-LRML_PACKAGES+=(python3-numpy)
-lrml_install_traps
-lrml_lock
-lrml_install_packages
-LRML_WERROR=0 lrml_build
-lrml_start_cluster
-
-NUMERIC=(tenure_months age monthly_charges total_charges num_products
-	support_calls_90d late_payments_12m data_usage_gb call_minutes_month
-	dropped_call_pct days_since_last_login contract_months_left discount_pct
-	num_devices satisfaction_score referrals credit_score household_size
-	distance_to_store_km noise_1)
-COLS="$(IFS=,; echo "${NUMERIC[*]}")"
-
-lrml_log "generating $ROWS rows"
-CSV="$LRML_TMP/churn.csv"
-/usr/bin/python3 "$GEN" --rows "$ROWS" --seed 42 --out "$CSV" --quiet
-chmod a+r "$CSV"
-
-PSQL=(lrml_psql -q -d postgres)
-"${PSQL[@]}" <<SQL
-CREATE EXTENSION lrml;
-CREATE TABLE t (customer_id int, tenure_months float8, age float8,
-  monthly_charges float8, total_charges float8, num_products float8,
-  support_calls_90d float8, late_payments_12m float8, data_usage_gb float8,
-  call_minutes_month float8, dropped_call_pct float8,
-  days_since_last_login float8, contract_months_left float8,
-  discount_pct float8, num_devices float8, satisfaction_score float8,
-  referrals float8, credit_score float8, household_size float8,
-  distance_to_store_km float8, noise_1 float8, plan text, region text,
-  payment_method text, churned boolean);
-\copy t FROM '$CSV' WITH (FORMAT csv, HEADER true)
-VACUUM ANALYZE t;
-CREATE VIEW t20 AS SELECT $COLS, churned FROM t;
-SQL
-
-# Print the wall time, in ms, of one statement run by psql.
-time_ms()
-{
-	"${PSQL[@]}" -c '\timing on' -c "$1" |
-		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
-}
-
-# Print the smallest of REPEAT timings of a statement.
-best_ms()
-{
-	local best= t
-	for _ in $(seq "$REPEAT"); do
-		t="$(time_ms "$1")"
-		if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then
-			best="$t"
-		fi
-	done
-	echo "$best"
-}
+bench_start python3-numpy
+bench_load_churn "$ROWS"
 
 # Print the time of one epoch of a model: (T(1 + K epochs) - T(1 epoch))
 # / K, so that loading, the split, the encoding and storing cancel out;
