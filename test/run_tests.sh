@@ -20,8 +20,8 @@
 #   3. shell tests: test/*.test.sh, see "Shell tests" below.
 #
 # Counting: each pg_regress test, each TAP file and each shell test is one
-# test.  The last line of output is "N passed, N failed" (", N skipped"
-# follows when a shell test was skipped).  The exit status is 0 only when
+# test.  The last line of output is exactly "N passed, N failed"; a line
+# "N skipped" comes just before it when a shell test was skipped.  The exit status is 0 only when
 # nothing failed; a failed set-up or build, or an interruption, counts as
 # one failure.
 #
@@ -80,9 +80,9 @@ lrml_finish()
 		printf '\nfailed:\n'
 		printf '  %s\n' "${FAILED_NAMES[@]}"
 	fi
-	summary="$PASSED passed, $FAILED failed"
-	[ "$SKIPPED" -gt 0 ] && summary="$summary, $SKIPPED skipped"
-	printf '\n%s\n' "$summary"
+	printf '\n'
+	[ "$SKIPPED" -gt 0 ] && printf '%s skipped (not counted below)\n' "$SKIPPED"
+	printf '%s passed, %s failed\n' "$PASSED" "$FAILED"
 	[ "$FAILED" -eq 0 ]
 }
 
