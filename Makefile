@@ -47,6 +47,11 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every object depends on the shared headers: PGXS tracks no header
+# dependencies, and an object built against an older layout of a shared
+# struct corrupts memory.
+$(OBJS): $(wildcard src/*.h)
+
 # The mlp's element-wise loops over a batch (bias, relu and its gradient)
 # run at the speed of its matrix products only when vectorized; -O2 keeps
 # GCC's vectorizer to its "very cheap" cost model, which skips them.
