@@ -689,7 +689,8 @@ WriteQueries(FullBatch *fb)
  */
 static Jsonb *
 FullBatchMetrics(const FullBatch *fb, const LrmlModel *model,
-				 const EpochRecord *curve, int n_epochs)
+				 const Learner *learner, const EpochRecord *curve,
+				 int n_epochs)
 {
 	const FeatureEncoding *enc = model->encoding;
 	StringInfoData buf;
@@ -729,6 +730,7 @@ FullBatchMetrics(const FullBatch *fb, const LrmlModel *model,
 	LrmlAppendJsonNumber(&buf, kept->valid_loss);
 	appendStringInfo(&buf, ", \"%s\": ", fb->linear ? "valid_rmse" : "valid_auc");
 	LrmlAppendJsonNumber(&buf, kept->valid_metric);
+	TrainAppendSparsity(&buf, learner, model->w);
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(buf.data)));
@@ -823,6 +825,10 @@ FullBatchTrain(ReturnSetInfo *rsinfo, const char *name, const char *relation,
 	/* 3. one batch of every training row per epoch */
 	memset(&learner, 0, sizeof(learner));
 	learner.n_params = fb->d + 1;
+	learner.n_weight_ranges = 1;
+	learner.weight_ranges[0].start = 0;
+	learner.weight_ranges[0].len = fb->d;
+	learner.l1 = opts->l1;
 	learner.init = NULL;
 	learner.batch_gradient = FullBatchGradient;
 	learner.validate = FullBatchValidate;
@@ -844,7 +850,7 @@ FullBatchTrain(ReturnSetInfo *rsinfo, const char *name, const char *relation,
 	initStringInfo(&state_buf);
 	OptimizerWrite(&state_buf, optimizer);
 	ModelStoreSave(name, source, model, OptionsToJsonb(opts),
-				   FullBatchMetrics(fb, model, curve, n_epochs),
+				   FullBatchMetrics(fb, model, &learner, curve, n_epochs),
 				   (bytea *) cstring_to_text_with_len(state_buf.data,
 													  state_buf.len),
 				   curve, n_epochs, 0);

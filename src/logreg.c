@@ -255,6 +255,9 @@ LogregLearner(const TrainSet *data, ModelKind kind, double l2,
 								 MCXT_ALLOC_HUGE);
 
 	learner->n_params = data->d + 1;
+	learner->n_weight_ranges = 1;
+	learner->weight_ranges[0].start = 0;
+	learner->weight_ranges[0].len = data->d;
 	learner->batch_gradient = LogregBatchGradient;
 	learner->validate = LogregValidate;
 	learner->arg = lr;

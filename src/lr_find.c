@@ -142,7 +142,7 @@ RangeTest(const TrainOptions *opts, const Learner *learner, int64 n_train,
 		if (smoothed > LR_FIND_EXPLODE * best)
 			break;
 		best = Min(best, smoothed);
-		OptimizerStep(optimizer, theta, grad, lr);
+		TrainStep(learner, optimizer, theta, grad, lr);
 	}
 	return n;
 }

@@ -243,6 +243,7 @@ typedef struct TrainOptions
 	LrScaling	lr_scaling;
 	int			base_batch_size;	/* lr_scaling: batch size of the rate */
 	double		l2;
+	double		l1;				/* proximal L1 on weights (0: none) */
 	double		validation_fraction;
 	int64		seed;
 	bool		class_weight_balanced;
@@ -437,9 +438,28 @@ typedef struct TrainSet
  * mini-batch, and the loss and metric on the validation rows.  The loop
  * owns schedules, optimizers, shuffling, interrupts and the curve.
  */
+/* A run of a parameter vector: theta[start .. start + len - 1] */
+typedef struct ParamRange
+{
+	int64		start;
+	int64		len;
+} ParamRange;
+
+/* Most runs of weights a Learner has (an mlp: one per layer) */
+#define LRML_MAX_WEIGHT_RANGES		16
+
 typedef struct Learner
 {
 	int			n_params;
+
+	/*
+	 * The runs of theta that are weights rather than biases, and the L1
+	 * penalty that shrinks them after every update (0: none; see
+	 * TrainStep).
+	 */
+	int			n_weight_ranges;
+	ParamRange	weight_ranges[LRML_MAX_WEIGHT_RANGES];
+	double		l1;
 	/* fill the starting parameters; NULL starts from zeros */
 	void		(*init) (void *arg, double *theta);
 	/* mean loss of rows first .. first + n - 1; gradient into grad */
@@ -473,6 +493,8 @@ extern void OptimizerStep(OptimizerState *state, double *w, const double *grad,
 						  double lr);
 extern void OptimizerSparseStep(OptimizerState *state, int64 slot, double *w,
 								const double *grad, int n, double lr);
+extern void OptimizerShrink(const OptimizerState *state, double *w,
+							int64 start, int64 len, double lr, double l1);
 extern bool OptimizerHasSparseStep(const OptimizerConfig *config);
 extern void OptimizerCopy(OptimizerState *dst, const OptimizerState *src);
 extern void OptimizerWrite(StringInfo buf, const OptimizerState *state);
@@ -654,6 +676,10 @@ extern void TrainResolveLabels(RawData *raw, const TrainOptions *opts,
 							   LrmlModel *model);
 extern void TrainReturnCurve(ReturnSetInfo *rsinfo, const EpochRecord *curve,
 							 int n_epochs);
+extern void TrainAppendSparsity(StringInfo buf, const Learner *learner,
+								const double *theta);
+extern void TrainStep(const Learner *learner, OptimizerState *optimizer,
+					  double *theta, const double *grad, double lr);
 extern int	TrainLoop(const char *model_name, const TrainOptions *opts,
 					  const Learner *learner, int64 n_train, double *theta,
 					  OptimizerState *optimizer, uint64 seed,

@@ -548,6 +548,14 @@ MlpLearner(const TrainSet *data, const TrainOptions *opts, double y_scale)
 								  MCXT_ALLOC_HUGE);
 
 	learner->n_params = (int) n_params;
+	StaticAssertStmt(MLP_MAX_WEIGHT_LAYERS <= LRML_MAX_WEIGHT_RANGES,
+					 "an mlp has more weight layers than a learner has ranges");
+	learner->n_weight_ranges = lay->n_layers;
+	for (int l = 1; l <= lay->n_layers; l++)
+	{
+		learner->weight_ranges[l - 1].start = lay->w_off[l];
+		learner->weight_ranges[l - 1].len = lay->b_off[l] - lay->w_off[l];
+	}
 	learner->init = MlpInit;
 	learner->batch_gradient = MlpBatchGradient;
 	learner->validate = MlpValidate;

@@ -340,6 +340,56 @@ AdamwStep(OptimizerState *state, double *w, const double *grad, double lr)
 	AdamUpdate(state, w, grad, lr, state->config.weight_decay);
 }
 
+/*----------
+ * The proximal step of an L1 penalty l1 * |w|_1 on w[start .. start +
+ * len - 1], taken right after an update of w at rate lr (Duchi and Singer,
+ * "Efficient Online and Batch Learning Using Forward Backward Splitting",
+ * JMLR 10, 2009):
+ *
+ *	  w = sign(w) * max(|w| - lr * s * l1, 0)
+ *
+ * where s is the scale the optimizer gives that coordinate's step: 1 for
+ * plain sgd, 1 / (1 - momentum) for sgd with momentum (its velocity sums
+ * the gradients, so a steady gradient moves w 1 / (1 - momentum) times
+ * as far as a plain step), 1 / (sqrt(G) + eps) for adagrad,
+ * 1 / (sqrt(v) + eps) for rmsprop and 1 / (sqrt(vhat) + eps) for adam
+ * and adamw, so that a coordinate the optimizer moves in small steps is
+ * also shrunk in small steps (the diagonal-preconditioned proximal step,
+ * as in proximal AdaGrad).  In every case a weight stays at 0 while its
+ * (averaged) loss gradient is smaller than l1 in magnitude.  A weight that
+ * would cross 0 stops at exactly 0, which is where the penalty's sparsity
+ * comes from; a gradient step alone never lands on 0.  Call it after
+ * OptimizerStep, which has counted the update in state->t.
+ *----------
+ */
+void
+OptimizerShrink(const OptimizerState *state, double *w, int64 start,
+				int64 len, double lr, double l1)
+{
+	const double *v = state->v;
+	double		eps = state->config.eps;
+	double		bc2 = 1.0;
+	double		tau = lr * l1;
+
+	Assert(start >= 0 && start + len <= state->n);
+	if (state->config.kind == OPTIMIZER_ADAM ||
+		state->config.kind == OPTIMIZER_ADAMW)
+		bc2 = 1.0 - pow(state->config.beta2, (double) Max(state->t, 1));
+	if (state->config.kind == OPTIMIZER_SGD)
+		tau /= 1.0 - state->config.momentum;
+
+	for (int64 j = start; j < start + len; j++)
+	{
+		double		step = tau;
+		double		a;
+
+		if (v != NULL)
+			step = tau / (sqrt(v[j] / bc2) + eps);
+		a = fabs(w[j]) - step;
+		w[j] = (a > 0.0) ? copysign(a, w[j]) : 0.0;
+	}
+}
+
 /*
  * Create the state of an optimizer for a parameter vector of length n,
  * with zero moments and no updates taken, in CurrentMemoryContext.

@@ -196,7 +196,6 @@ static void CheckRecommender(TrainOptions *opts);
 #define FIELD(f) \
 	offsetof(TrainOptions, f), sizeof(((TrainOptions *) NULL)->f), NULL
 #define CUSTOM(fn)					0, 0, fn
-#define NO_FIELD					0, 0, NULL
 
 /*
  * Every top-level option key of the design.  The supported ones are listed
@@ -219,6 +218,7 @@ static const OptionSpec option_specs[] = {
 	{"base_batch_size", true, INTEGER_RULE(RANGE_GE, 1, 0), FOR_CLASSIFIERS,
 	FIELD(base_batch_size)},
 	{"l2", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_CLASSIFIERS, FIELD(l2)},
+	{"l1", true, NUMBER_RULE(RANGE_GE, 0, 0), FOR_CLASSIFIERS, FIELD(l1)},
 	{"validation_fraction", true, NUMBER_RULE(RANGE_GE_LT, 0, 1), FOR_ALL,
 	FIELD(validation_fraction)},
 	{"seed", true, INTEGER_RULE(RANGE_GE, 0, 0), FOR_ALL, FIELD(seed)},
@@ -256,7 +256,6 @@ static const OptionSpec option_specs[] = {
 	{"early_stopping", true, CUSTOM_RULE, FOR_ALL,
 	CUSTOM(ParseEarlyStopping)},
 	{"divergence", true, CUSTOM_RULE, FOR_ALL, CUSTOM(ParseDivergence)},
-	{"l1", false, NUMBER_RULE(RANGE_GE, 0, 0), FOR_ALL, NO_FIELD},
 	{"reset_optimizer", true, BOOLEAN_RULE, FOR_ALL,
 	FIELD(reset_optimizer)},
 	{"extend_categories", true, BOOLEAN_RULE, FOR_ALL,
@@ -2083,6 +2082,7 @@ OptionsDefaults(TrainOptions *opts)
 	opts->lr_scaling = LR_SCALING_NONE;
 	opts->base_batch_size = 256;
 	opts->l2 = 1e-4;
+	opts->l1 = 0.0;
 	opts->validation_fraction = 0.2;
 	opts->seed = 1;
 	opts->class_weight_balanced = false;
@@ -2510,6 +2510,9 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, reset_optimizer) ||
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
+			continue;
+		/* an L1 penalty only when there is one */
+		if (spec->offset == offsetof(TrainOptions, l1) && opts->l1 == 0.0)
 			continue;
 		/* a mode only when it is not the default */
 		if (spec->parse == ParseMode && !opts->full_batch)

@@ -343,6 +343,23 @@ ColdLoss(const Learner *learner, int batch, double *grad)
 }
 
 /*
+ * Take one update of theta with the gradient grad at rate lr: the
+ * optimizer's step, then, with an L1 penalty, its proximal shrinking of
+ * the learner's weights (OptimizerShrink; biases are never shrunk).
+ */
+void
+TrainStep(const Learner *learner, OptimizerState *optimizer, double *theta,
+		  const double *grad, double lr)
+{
+	OptimizerStep(optimizer, theta, grad, lr);
+	if (learner->l1 <= 0.0)
+		return;
+	for (int r = 0; r < learner->n_weight_ranges; r++)
+		OptimizerShrink(optimizer, theta, learner->weight_ranges[r].start,
+						learner->weight_ranges[r].len, lr, learner->l1);
+}
+
+/*
  * Run one epoch's batches; return the mean batch loss, or the first loss
  * that is not finite (the epoch then stops at once).  *rate is the rate of
  * the last update, rec->lr that of the first.
@@ -380,7 +397,7 @@ RunEpoch(const TrainOptions *opts, const Learner *learner, LoopWatch *w,
 			return loss;
 		loss_sum += loss * n;
 		if (learner->run_batch == NULL)
-			OptimizerStep(optimizer, theta, grad, *rate);
+			TrainStep(learner, optimizer, theta, grad, *rate);
 		(*updates)++;
 	}
 	return loss_sum / n_train;
@@ -860,14 +877,43 @@ JsonNumber(StringInfo buf, const char *key, double v)
 }
 
 /*
+ * With an L1 penalty, append to the text of a metrics object how many of
+ * the learner's weights theta holds at exactly 0, and how many weights
+ * there are (", "zero_weights": z, "weights": n"); nothing without one.
+ */
+void
+TrainAppendSparsity(StringInfo buf, const Learner *learner,
+					const double *theta)
+{
+	int64		zeros = 0;
+	int64		weights = 0;
+
+	if (learner->l1 <= 0.0)
+		return;
+	for (int r = 0; r < learner->n_weight_ranges; r++)
+	{
+		const ParamRange *range = &learner->weight_ranges[r];
+
+		for (int64 j = range->start; j < range->start + range->len; j++)
+			zeros += (theta[j] == 0.0);
+		weights += range->len;
+	}
+	appendStringInfo(buf, ", \"zero_weights\": " INT64_FORMAT
+					 ", \"weights\": " INT64_FORMAT, zeros, weights);
+}
+
+/*
  * Build the metrics stored with the model: row counts, NULL counts, class
- * balance, the epochs run, and the losses of the epoch whose weights are
- * stored (kept; NULL when no epoch ran).
+ * balance, the epochs run, the losses of the epoch whose weights are
+ * stored (kept; NULL when no epoch ran), and with an L1 penalty the
+ * weights it set to 0.
  */
 static Jsonb *
-BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
-			 int n_epochs, const EpochRecord *last)
+BuildMetrics(const RawData *raw, const TrainInput *in, int n_epochs,
+			 const EpochRecord *last)
 {
+	const TrainSet *data = &in->data;
+	const LrmlModel *model = in->model;
 	StringInfoData buf;
 	bool		logistic = model->classifier;
 
@@ -909,6 +955,7 @@ BuildMetrics(const RawData *raw, const TrainSet *data, const LrmlModel *model,
 	JsonNumber(&buf, "valid_loss", last ? last->valid_loss : NAN);
 	JsonNumber(&buf, logistic ? "valid_auc" : "valid_rmse",
 			   last ? last->valid_metric : NAN);
+	TrainAppendSparsity(&buf, in->learner, model->w);
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(buf.data)));
@@ -1197,6 +1244,7 @@ TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 	else
 		in->learner = LogregLearner(&in->data, opts->model, opts->l2,
 									model->y_scale, opts->batch_size);
+	in->learner->l1 = opts->l1;
 	in->raw = raw;
 	in->model = model;
 	if (warm)
@@ -1292,8 +1340,7 @@ KeptEpoch(const TrainInput *in, const TrainFitResult *fit)
 Jsonb *
 TrainMetrics(const TrainInput *in, const TrainFitResult *fit)
 {
-	return BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
-						KeptEpoch(in, fit));
+	return BuildMetrics(in->raw, in, fit->n_epochs, KeptEpoch(in, fit));
 }
 
 /*
@@ -1323,8 +1370,7 @@ TrainStore(const char *name, const TrainOptions *opts, const TrainInput *in,
 								  &copy.valid_loss, &copy.valid_metric);
 		kept = &copy;
 	}
-	metrics = BuildMetrics(in->raw, &in->data, in->model, fit->n_epochs,
-						   kept);
+	metrics = BuildMetrics(in->raw, in, fit->n_epochs, kept);
 	if (extra_metrics != NULL)
 		metrics = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 													 JsonbPGetDatum(metrics),
