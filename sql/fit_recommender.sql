@@ -116,10 +116,11 @@ FROM fr_models_parallel p JOIN fr_models s USING (region)
 ORDER BY p.region;
 
 -- text ids keep their type; bpr on interaction rows (rating NULL) and on
--- ratings with a positive_threshold
+-- ratings with a positive_threshold (every west user has every west item,
+-- so a fifth of the rows is left out: bpr needs items a user lacks)
 CREATE TABLE fr_text AS
 SELECT 'u' || user_id AS user_id, 'i' || item_id AS item_id, rating
-FROM fr_ratings WHERE region = 'west';
+FROM fr_ratings WHERE region = 'west' AND (user_id + 2 * item_id) % 5 <> 0;
 SELECT lrml.save('fr_bpr', lrml.fit_recommender(user_id, item_id, NULL,
                  '{"model": "bpr", "factors": 4, "epochs": 5}')) AS version
 FROM fr_text;

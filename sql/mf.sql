@@ -209,6 +209,9 @@ SELECT * FROM lrml.train_recommender('e', 'clicks', 'u', 'i',
   options => '{"model": "bpr", "positive_threshold": 4}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
   options => '{"model": "bpr", "positive_threshold": 9}');
+-- every user has every item: nothing to rank, an error, not an empty model
+SELECT * FROM lrml.train_recommender('e', 'SELECT u AS user_id, i AS item_id FROM generate_series(1, 3) u, generate_series(1, 4) i',
+  'user_id', 'item_id', options => '{"model": "bpr", "epochs": 2}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
   options => '{"negatives": 2}');
 

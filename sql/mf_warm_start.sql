@@ -85,6 +85,13 @@ SELECT * FROM lrml.train_recommender('mw', 'SELECT user_id::text AS user_id, ite
   'user_id', 'item_id', 'rating', options => '{"warm_start": true}');
 SELECT * FROM lrml.train_recommender('mw', 'mw_new', 'user_id', 'item_id', 'rating',
   options => '{"warm_start": true, "optimizer": "adagrad"}');
+-- users and items swapped, or read from columns of other names
+SELECT * FROM lrml.train_recommender('mw', 'mw_new', 'item_id', 'user_id', 'rating',
+  options => '{"warm_start": true}');
+SELECT * FROM lrml.train_recommender('mw', 'SELECT user_id AS customer, item_id, rating FROM mw_new',
+  'customer', 'item_id', 'rating', options => '{"warm_start": true}');
+SELECT * FROM lrml.train_recommender('mw', 'mw_new', 'user_id', 'item_id', 'rating',
+  options => '{"warm_start": true, "extend_categories": true}');
 SELECT count(*) FROM lrml.train('mw_clf', 'SELECT rating, user_id, rating > 3 AS liked FROM mw_old', 'liked', NULL, '{"epochs": 1}');
 SELECT * FROM lrml.train_recommender('mw_clf', 'mw_new', 'user_id', 'item_id', 'rating',
   options => '{"warm_start": true}');

@@ -116,6 +116,8 @@ SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', ARRAY['color'], '{"warm_start
 SELECT * FROM lrml.train('wsc', 'SELECT color, y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
 SELECT * FROM lrml.train('wsc', 'SELECT color, x::text AS x, y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
 SELECT * FROM lrml.train('wsc', 'SELECT color, x, CASE WHEN y THEN ''yes'' ELSE ''maybe'' END AS y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
+-- new rows of one class: the error of a cold start
+SELECT * FROM lrml.train('wsc', 'SELECT color, x, true AS y FROM ws_cat_new', 'y', NULL, '{"warm_start": true}');
 SELECT * FROM lrml.train('wsc', 'SELECT color, x, NOT y AS y FROM ws_cat_new', 'y', NULL, '{"warm_start": true, "positive_class": "false"}');
 SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": true, "optimizer": "sgd"}');
 SELECT * FROM lrml.train('wsc', 'ws_cat_new', 'y', NULL, '{"warm_start": 99}');

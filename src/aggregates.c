@@ -520,7 +520,7 @@ FitStateCreate(MemoryContext aggcxt, Oid typid, Jsonb *options)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("lrml.fit cannot train a \"%s\" model",
 						ModelKindName(opts.model)),
-				 errhint("Train recommenders with lrml.train_recommender.")));
+				 errhint("Train recommenders with the aggregate lrml.fit_recommender, or with lrml.train_recommender.")));
 	if (kind == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -762,7 +762,9 @@ SplitAndCount(FullBatch *fb, const char *label, const TrainOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has too few rows to train on",
 						fb->name),
-				 errhint("Lower \"validation_fraction\" or add rows.")));
+				 fb->n_valid > 0 ?
+				 errhint("Lower \"validation_fraction\" or add rows.") :
+				 errhint("Add rows.")));
 	if (fb->n_train > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

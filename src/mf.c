@@ -714,6 +714,30 @@ SetupBpr(MfTrain *t, uint64 seed)
 }
 
 /*
+ * Fail when no training positive of a bpr model has a negative to rank
+ * against (every user with a training row has every item): the model
+ * could learn nothing.  what names the relation in the message.
+ */
+static void
+CheckNegatives(const MfTrain *t, const char *what)
+{
+	for (int64 r = 0; r < t->n_train; r++)
+	{
+		int32		u = t->u[r];
+
+		if (t->pos_start[u + 1] - t->pos_start[u] < t->n_items)
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("relation \"%s\" has no item that a user lacks, so model \"bpr\" has nothing to rank",
+					what),
+			 errdetail("Every user with a training row has a positive for each of the %d items.",
+					   t->n_items),
+			 errhint("Add rows of other items, or use \"positive_threshold\" so that not every row is a positive.")));
+}
+
+/*
  * Set up the training data of the Learner from the split rows: the mean
  * and range of the training ratings, theta's layout and the scratch.
  */
@@ -764,14 +788,18 @@ SetupTrain(MfTrain *t, RatingData *data, int64 n_valid,
 }
 
 /*
- * Check that a recommender can continue version ws of its name: the same
- * kind of rows (ratings or interactions), and the version's factors and
+ * Check that a recommender can continue version ws of its name: users and
+ * items in columns of the version's names (ids are matched to the
+ * version's by value, so a swapped pair would silently give items the
+ * factors of users), the same kind of rows (ratings or interactions), and
+ * the version's factors and
  * biases ("factors" and "biases" left out of the options are the
  * version's; given, they must be).  The model kind is the version's
  * already (WarmStartOptions, WarmStartLoad).
  */
 static void
 MfWarmCheck(const WarmStart *ws, Jsonb *options, TrainOptions *opts,
+			const char *user_col, const char *item_col,
 			const char *rating_col)
 {
 	const MfModel *old = ws->stored->model->mf;
@@ -780,6 +808,17 @@ MfWarmCheck(const WarmStart *ws, Jsonb *options, TrainOptions *opts,
 	if (old == NULL)
 		elog(ERROR, "version %d of model \"%s\" is not a recommender",
 			 ws->version, ws->stored->name);
+	if (strcmp(user_col, old->user_col) != 0 ||
+		strcmp(item_col, old->item_col) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version %d of model \"%s\" has users in column \"%s\" and items in column \"%s\"",
+						ws->version, ws->stored->name, old->user_col,
+						old->item_col),
+				 errdetail("The call names user_col \"%s\" and item_col \"%s\".",
+						   user_col, item_col),
+				 errhint("A warm start reads users and items from columns of the same names; rename them in a query (SELECT ... AS \"%s\", ... AS \"%s\").",
+						 old->user_col, old->item_col)));
 	if ((old->rating_col == NULL) != (rating_col == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1009,7 +1048,9 @@ MfFit(const char *name, const char *what, RatingData *data, MfModel *m,
 						   data->n) :
 				 errdetail("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
 						   data->n),
-				 errhint("Lower \"validation_fraction\" or add rows.")));
+				 n_valid > 0 ?
+				 errhint("Lower \"validation_fraction\" or add rows.") :
+				 errhint("Add rows.")));
 	if (n_valid == 0)
 		opts->validation_fraction = 0.0;
 	m->kind = opts->model;
@@ -1018,6 +1059,8 @@ MfFit(const char *name, const char *what, RatingData *data, MfModel *m,
 	m->biases = opts->biases;
 	m->positive_threshold = opts->positive_threshold;
 	SetupTrain(&t, data, n_valid, opts, m);
+	if (t.bpr)
+		CheckNegatives(&t, what);
 	if (old && !t.bpr)
 	{
 		/* the biases and factors are relative to the version's mean */
@@ -1142,7 +1185,7 @@ lrml_train_recommender(PG_FUNCTION_ARGS)
 	ws = WarmStartLoad(name, options, &opts);
 	if (ws)
 	{
-		MfWarmCheck(ws, options, &opts, rating_col);
+		MfWarmCheck(ws, options, &opts, user_col, item_col, rating_col);
 		old = ws->stored->model->mf;
 	}
 

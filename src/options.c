@@ -2046,6 +2046,12 @@ CheckRecommender(TrainOptions *opts)
 						ModelKindName(opts->model)),
 				 errdetail("Each rating updates only its user's and item's parameters."),
 				 errhint("Valid optimizers for recommenders are \"sgd\" and \"adagrad\".")));
+	if (opts->extend_categories)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"extend_categories\" does not apply to model \"%s\"",
+						ModelKindName(opts->model)),
+				 errdetail("A warm-started recommender always gives new users and items factors of their own.")));
 	if (opts->reg_bias < 0.0)
 		opts->reg_bias = opts->reg;
 }
@@ -2510,6 +2516,11 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, reset_optimizer) ||
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
+			continue;
+		/* a recommender's sgd has no momentum (CheckRecommender) */
+		if ((spec->offset == offsetof(TrainOptions, optimizer.momentum) ||
+			 spec->offset == offsetof(TrainOptions, optimizer.nesterov)) &&
+			MODEL_IS_RECOMMENDER(opts->model))
 			continue;
 		/* an L1 penalty only when there is one */
 		if (spec->offset == offsetof(TrainOptions, l1) && opts->l1 == 0.0)

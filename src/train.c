@@ -760,6 +760,9 @@ WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
 	const LrmlModel *old = warm->stored->model;
 	int			pos = -1;
 
+	/* no rows, one value or more than two: the errors of a cold start */
+	if (raw->n_label_values != 2)
+		TrainResolveLabels(raw, opts, model);
 	if (raw->n_label_values == 2)
 		for (int i = 0; i < 2; i++)
 		{
@@ -1060,7 +1063,9 @@ CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has too few rows to train on",
 						raw->relation),
-				 errhint("Lower \"validation_fraction\" or add rows.")));
+				 n_valid > 0 ?
+				 errhint("Lower \"validation_fraction\" or add rows.") :
+				 errhint("Add rows.")));
 	if (!classifier)
 		return;
 	for (int64 i = 0; i < raw->n_rows; i++)
