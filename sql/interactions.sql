@@ -55,3 +55,31 @@ FROM (SELECT * FROM ia_r ORDER BY u, it) s;
 SELECT lrml.save('ia_rec2', ia_value(parameters, options::text, '{}')) FROM lrml.models WHERE name = 'ia_rec';
 SELECT lrml.save('ia_lie', ia_value(parameters, (options || '{"model": "bpr", "positive_threshold": 3}')::text, '{}'))
 FROM lrml.models WHERE name = 'ia_rec';
+-- a hand-written recommender value with factors too large to score
+-- (1e38: their dot products overflow float4) is refused, not scored as
+-- Infinity or NaN
+CREATE TABLE ia_huge AS
+SELECT m.parameters AS p, m.options::text AS opt,
+       position((SELECT string_agg(float4send(f), ''::bytea ORDER BY o)
+                 FROM unnest(x.factors) WITH ORDINALITY AS u(f, o)) IN m.parameters) AS pos
+FROM lrml.models m JOIN lrml.factors x ON x.model_id = m.id
+WHERE m.name = 'ia_rec' AND x.side = 'user' AND x.id = '1';
+SELECT pos > 0 AS found FROM ia_huge;
+SELECT lrml.save('ia_huge', ia_value(overlay(p PLACING '\x7e967699'::bytea FROM pos), opt, '{}'))
+FROM ia_huge;
+SELECT lrml.save('ia_huge', ia_value(overlay(p PLACING '\x5a0e1bca'::bytea FROM pos), opt, '{}'))
+FROM ia_huge;
+SELECT lrml.save('ia_huge', ia_value(overlay(p PLACING '\x59e35fa9'::bytea FROM pos), opt, '{}'))
+FROM ia_huge;
+SELECT lrml.predict_rating('ia_huge', 1, 1) BETWEEN 1 AND 5 AS clipped;
+-- text that is not valid in the database encoding is refused on input
+SELECT ('lrml.model/1:' || translate(encode('\x4c524d56'::bytea || int4send(1) ||
+        int4send(length(parameters)) || parameters || int4send(2) || '{}'::bytea ||
+        int4send(14) || '\x7b226e6f7465223a2022fffe227d'::bytea, 'base64'), E'\n', ''))::lrml.model IS NOT NULL
+FROM lrml.models WHERE name = 'ia_cls';
+-- lrml.gradient refuses weights and features it cannot sum
+SELECT lrml.gradient(ARRAY[0, 'NaN', 0]::float8[], ARRAY[a, b], y, '{}') FROM ia_d;
+SELECT lrml.gradient(ARRAY[0, 1e200, 0]::float8[], ARRAY[a, b], y, '{}') FROM ia_d;
+SELECT lrml.gradient(ARRAY[0, 0, 0]::float8[], ARRAY[a, b * 1e200], y, '{}') FROM ia_d;
+DROP TABLE ia_huge;
+SELECT lrml.drop_model('ia_huge');

@@ -70,6 +70,7 @@
 #include "common/shortest_dec.h"
 #include "executor/executor.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
@@ -186,16 +187,32 @@ ValueBlock(const char *data, int len, int *pos, int32 *block_len)
 	return start;
 }
 
+/* Error context of ValueJson: which JSON text of a value failed to parse */
+static void
+ValueJsonContext(void *arg)
+{
+	errcontext("reading the %s of an lrml.model value", (const char *) arg);
+}
+
 /* Parse a JSON object text of len bytes into jsonb */
 static Jsonb *
 ValueJson(const char *text, int32 len, const char *what)
 {
 	char	   *s = pnstrdup(text, len);
 	Jsonb	   *j;
+	ErrorContextCallback context;
 
 	if ((int32) strlen(s) != len)
 		ValueCorrupt(psprintf("The %s contain a zero byte.", what));
+	if (!pg_verifymbstr(s, len, true))
+		ValueCorrupt(psprintf("The %s are not valid in the database encoding.",
+							  what));
+	context.callback = ValueJsonContext;
+	context.arg = unconstify(char *, what);
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+	error_context_stack = context.previous;
 	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
 		ValueCorrupt(psprintf("The %s are not a JSON object.", what));
 	return j;
@@ -1507,10 +1524,14 @@ lrml_gradient_accum(PG_FUNCTION_ARGS)
 				 errmsg("the weights of one lrml.gradient must have one length")));
 	s = GradientVector(state, &ns, "state");
 
+	/* bounded inputs keep every product, and so the sums, finite */
+	for (int j = 0; j <= nx; j++)
+		if (!(fabs(w[j]) <= LRML_MAX_ABS_VALUE))
+			FeatureRejectNumber(psprintf("weights[%d]", j + 1), w[j]);
 	z = w[nx];
 	for (int j = 0; j < nx; j++)
 	{
-		if (!isfinite(x[j]))
+		if (!(fabs(x[j]) <= LRML_MAX_ABS_VALUE))
 			FeatureRejectNumber(psprintf("features[%d]", j + 1), x[j]);
 		z += w[j] * x[j];
 	}

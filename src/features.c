@@ -31,6 +31,7 @@
 
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -527,6 +528,7 @@ static char *
 ReadText(StringInfo buf)
 {
 	int			len = ReadInt32(buf);
+	const char *bytes;
 
 	if (len == -1)
 		return NULL;
@@ -534,7 +536,13 @@ ReadText(StringInfo buf)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored model payload is corrupt")));
-	return pnstrdup(pq_getmsgbytes(buf, len), len);
+	bytes = pq_getmsgbytes(buf, len);
+	if (!pg_verifymbstr(bytes, len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored model payload is corrupt"),
+				 errdetail("A column name or category is not valid in the database encoding.")));
+	return pnstrdup(bytes, len);
 }
 
 /*

@@ -48,6 +48,16 @@
 #define LRML_MAX_FACTORS		1024
 
 /*
+ * Largest magnitude of a recommender's stored factor and of its mean and
+ * biases.  A dot product of two factor rows then stays below 1024 * 1e32,
+ * far inside float4's range (scoring sums it in single precision), and a
+ * score (mean + biases + dot product) stays finite in double.  Training
+ * refuses to store, and the payload reader to load, anything larger.
+ */
+#define LRML_MF_MAX_ABS_FACTOR	1e16
+#define LRML_MF_MAX_ABS_BIAS	1e300
+
+/*
  * Recommender defaults, chosen by measurement on MovieLens 100k (README,
  * "Recommenders"): plain sgd with the cosine schedule over the run.
  */

@@ -576,8 +576,25 @@ KeepPositives(RatingData *data, double threshold)
 }
 
 /*
+ * Fail when a trained bias or factor v is not finite or larger than bound
+ * in magnitude (LRML_MF_MAX_ABS_FACTOR, LRML_MF_MAX_ABS_BIAS): stored, it
+ * could not be scored.
+ */
+static void
+CheckTrained(double v, double bound, const char *what)
+{
+	if (!(fabs(v) <= bound))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a trained %s of the recommender is out of range", what),
+				 errdetail("Its magnitude is %g; a %s may be at most %g.",
+						   fabs(v), what, bound),
+				 errhint("Lower \"learning_rate\", or scale the ratings down.")));
+}
+
+/*
  * Copy the trained theta into the model (factors as float4), failing if
- * anything is not finite.
+ * anything is not finite or out of range (CheckTrained).
  */
 static void
 FillModel(MfModel *m, const MfTrain *t, const double *theta)
@@ -602,19 +619,13 @@ FillModel(MfModel *m, const MfTrain *t, const double *theta)
 		m->Q[x] = (float) theta[t->off_Q + x];
 
 	for (int32 u = 0; u < t->n_users; u++)
-		if (!isfinite(m->user_bias[u]))
-			elog(ERROR, "trained user bias %d is not finite", u);
+		CheckTrained(m->user_bias[u], LRML_MF_MAX_ABS_BIAS, "bias");
 	for (int32 i = 0; i < t->n_items; i++)
-		if (!isfinite(m->item_bias[i]))
-			elog(ERROR, "trained item bias %d is not finite", i);
+		CheckTrained(m->item_bias[i], LRML_MF_MAX_ABS_BIAS, "bias");
 	for (int64 x = 0; x < n_p; x++)
-		if (!isfinite(m->P[x]))
-			elog(ERROR, "trained user factor " INT64_FORMAT " is not finite",
-				 x);
+		CheckTrained(m->P[x], LRML_MF_MAX_ABS_FACTOR, "factor");
 	for (int64 x = 0; x < n_q; x++)
-		if (!isfinite(m->Q[x]))
-			elog(ERROR, "trained item factor " INT64_FORMAT " is not finite",
-				 x);
+		CheckTrained(m->Q[x], LRML_MF_MAX_ABS_FACTOR, "factor");
 }
 
 /*

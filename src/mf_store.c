@@ -36,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -118,6 +119,8 @@ MfText(MfReader *r, bool nullable)
 	bytes = pq_getmsgbytes(r->buf, len);
 	if (memchr(bytes, '\0', len) != NULL)
 		MfCorrupt(r, "A text of the recommender contains a zero byte.");
+	if (!pg_verifymbstr(bytes, len, true))
+		MfCorrupt(r, "A text of the recommender is not valid in the database encoding.");
 	return pnstrdup(bytes, len);
 }
 
@@ -199,13 +202,15 @@ ReadSide(MfReader *r, IdMap *map, int32 n, bool is_text, double **bias,
 		if (idx != x)
 			MfCorrupt(r, "An id of the recommender appears twice.");
 		(*bias)[x] = MfFloat8(r);
+		if (fabs((*bias)[x]) > LRML_MF_MAX_ABS_BIAS)
+			MfCorrupt(r, "A bias of the recommender is out of range.");
 		MfNeed(r, 4 * (int64) k);
 		for (int j = 0; j < k; j++)
 		{
 			float		f = pq_getmsgfloat4(r->buf);
 
-			if (!isfinite(f))
-				MfCorrupt(r, "A factor of the recommender is not finite.");
+			if (!(fabsf(f) <= LRML_MF_MAX_ABS_FACTOR))
+				MfCorrupt(r, "A factor of the recommender is not finite or out of range.");
 			(*F)[(int64) x * k + j] = f;
 		}
 	}
@@ -240,6 +245,8 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 		MfCorrupt(&r, "The number of factors is out of range.");
 	m->biases = MfInt32(&r) != 0;
 	m->mu = MfFloat8(&r);
+	if (fabs(m->mu) > LRML_MF_MAX_ABS_BIAS)
+		MfCorrupt(&r, "The mean rating of the recommender is out of range.");
 	m->r_min = MfFloat8(&r);
 	m->r_max = MfFloat8(&r);
 	if (m->r_min > m->r_max)

@@ -59,6 +59,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/array.h"
@@ -186,6 +187,8 @@ PayloadText(PayloadReader *r)
 	bytes = pq_getmsgbytes(&r->buf, len);
 	if (memchr(bytes, '\0', len) != NULL)
 		PayloadCorrupt(r, "A label text contains a zero byte.");
+	if (!pg_verifymbstr(bytes, len, true))
+		PayloadCorrupt(r, "A label text is not valid in the database encoding.");
 	return pnstrdup(bytes, len);
 }
 
