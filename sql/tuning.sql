@@ -269,3 +269,11 @@ SELECT options->'hidden' AS hidden FROM lrml.models WHERE name = 'srch_mlp' ORDE
 -- an mlp on a numeric label is a regression: it cannot be scored by AUC
 SELECT * FROM lrml.tune('e', 'SELECT x1, x2, id % 3 AS target FROM churn', 'target', NULL,
   '{"method": "grid", "metric": "auc", "space": {"hidden": [[4]]}}', '{"model": "mlp", "epochs": 2}');
+-- a Bayesian search over three ranges proposes from candidates it still
+-- holds (it once read them after freeing them)
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS best
+FROM lrml.tune('srch_three', 'churn', 'churned', NULL,
+  '{"method": "bayes", "trials": 8, "space": {"learning_rate": {"min": 1e-4, "max": 1, "scale": "log"},
+    "l2": {"min": 1e-6, "max": 0.1, "scale": "log"}, "beta1": {"min": 0, "max": 0.9}}}',
+  '{"epochs": 1}');
+SELECT lrml.drop_model('srch_three');

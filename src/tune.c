@@ -1571,6 +1571,7 @@ BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 	GaussianProcess gp;
 	int			best = -1;
 	int			best_any = 0;
+	bool		untried;
 	int			dim = Max(spec->n_coords, 1);
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "lrml tune proposal",
@@ -1630,13 +1631,15 @@ BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 		if ((best < 0 || ei[c] > ei[best]) && !Tried(cu[c], trials, n, dim))
 			best = c;
 	}
-	if (best < 0)
+	untried = (best >= 0);
+	if (!untried)
 		best = best_any;
 	memcpy(p->choice, cand[best].choice, sizeof(int) * spec->n_dims);
 	memcpy(p->value, cand[best].value, sizeof(double) * spec->n_dims);
+	/* the candidates die with cxt: read nothing of them after this */
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(cxt);
-	return best != best_any || !Tried(cu[best], trials, n, dim);
+	return untried;
 }
 
 /* How a search ended before its planned trials */
