@@ -20,6 +20,7 @@ OBJS = \
 	src/score.o \
 	src/metrics.o \
 	src/tune.o \
+	src/tune_bayes.o \
 	src/warm_start.o \
 	src/ratings.o \
 	src/mf.o \

@@ -36,43 +36,15 @@
  * fails the same way, that error is raised as it is.  "max_seconds" is
  * checked before each trial but the first.
  *
- * Bayesian search (Snoek, Larochelle and Adams, "Practical Bayesian
- * Optimization of Machine Learning Algorithms", NIPS 2012) models the
- * trial score as a Gaussian process over the space scaled to the unit
- * cube, and picks each next trial by expected improvement:
- *
- *	  u         a point: a range's value mapped to [0, 1] in its scale
- *	            (for "int" the rounded value), a list as one-hot
- *	  y         the score to minimize: ln(valid_loss) or ln(rmse), or
- *	            -auc; standardized over the trials that succeeded; a
- *	            failed trial gets max(y) + 1, a finite penalty that makes
- *	            it the worst result (all 0 when none succeeded)
- *	  k(u, u')  Matern 5/2: (1 + sqrt(5) r / l + 5 r^2 / (3 l^2))
- *	            * exp(-sqrt(5) r / l), r = |u - u'| (one length scale l,
- *	            unit signal variance)
- *	  K         k over the trials + s2 I; l and the noise s2 are the pair of
- *	            a small grid with the largest log marginal likelihood
- *	            -y^T K^-1 y / 2 - sum ln diag(L) - n ln(2 pi) / 2,
- *	            K = L L^T by LAPACK's Cholesky (dpotrf, dpotrs)
- *	  mu(u)     k_*^T K^-1 y,  s(u)^2 = 1 - k_*^T K^-1 k_*
- *	  EI(u)     (y_min - mu - xi) Phi(z) + s phi(z),
- *	            z = (y_min - mu - xi) / s, xi = 0.01
- *
- * The first max(3, min(coordinates + 1, 10)) trials (at most the budget)
- * are random; each later one is the untried candidate of largest EI among
- * 1000 random points and 100 perturbations of each of the three best
- * trials so far (ranges moved by N(0, 0.1^2) in scaled units, a list's
- * choice redrawn with probability 0.2); a space of finitely many points
- * ends the search once all are tried.  If no kernel of the grid can be
- * factored, the trial is drawn at random.  Every draw comes from one
- * generator seeded by the search's seed, so the same search gives the
- * same trials.
+ * Bayesian search, the third method, lives in tune_bayes.c; this file
+ * parses the search, runs the trials and stores the result.
  *
  * src/tune.c
  *
  *-------------------------------------------------------------------------
  */
 #include "lrml.h"
+#include "tune.h"
 
 #include <errno.h>
 #include <float.h>
@@ -91,103 +63,6 @@
 
 PG_FUNCTION_INFO_V1(lrml_tune);
 
-/* Largest number of trials of one search */
-#define TUNE_MAX_TRIALS		10000
-
-/* Largest number of trials of a Bayesian search (its kernel is n x n) */
-#define TUNE_MAX_BAYES_TRIALS	500
-
-/* Largest magnitude of a bound of an "int" range (exact in a double) */
-#define TUNE_MAX_INT			1e15
-
-/* Largest number of choices (or grid points) of one key */
-#define TUNE_MAX_CHOICES	1000
-
-/* Bayesian search: candidates scored by EI per trial */
-#define BAYES_RANDOM_CANDIDATES 1000
-#define BAYES_LOCAL_CANDIDATES	100
-#define BAYES_LOCAL_CENTERS		3
-#define BAYES_LOCAL_SD			0.1
-#define BAYES_LOCAL_SWITCH		0.2
-#define BAYES_XI				0.01
-
-typedef enum SearchMethod
-{
-	SEARCH_GRID = 1,
-	SEARCH_RANDOM,
-	SEARCH_BAYES
-} SearchMethod;
-
-typedef enum SearchMetric
-{
-	METRIC_VALID_LOSS = 1,
-	METRIC_AUC,
-	METRIC_RMSE
-} SearchMetric;
-
-typedef enum RangeScale
-{
-	SCALE_LINEAR = 1,
-	SCALE_LOG,
-	SCALE_INT
-} RangeScale;
-
-/* One tuned key: a list of choices or a range */
-typedef struct SearchDim
-{
-	char	   *key;			/* option key, or "parent.child" */
-	bool		is_range;
-	int			n_choices;		/* list */
-	Jsonb	  **choices;
-	char	  **choice_text;	/* JSON text of each choice */
-	double		min;			/* range */
-	double		max;
-	RangeScale	scale;
-	int			num;			/* grid: points of the range */
-	int			coord;			/* first coordinate in the unit cube */
-	int			width;			/* coordinates: 1 for a range, else
-								 * n_choices */
-} SearchDim;
-
-typedef struct SearchSpec
-{
-	SearchMethod method;
-	int			trials;
-	SearchMetric metric;
-	double		max_seconds;	/* 0: no limit */
-	int64		seed;
-	Jsonb	   *space;			/* as given, for the stored record */
-	int			n_dims;
-	SearchDim  *dims;
-	int			n_coords;
-} SearchSpec;
-
-/* A point of the space: per key, a choice index (list) or a value */
-typedef struct SearchPoint
-{
-	int		   *choice;
-	double	   *value;
-} SearchPoint;
-
-/* One trial as it ran */
-typedef struct Trial
-{
-	SearchPoint point;
-	double	   *u;				/* the point in the unit cube */
-	Jsonb	   *params;
-	TrainOptions opts;
-	bool		parsed;			/* opts hold the trial's options */
-	bool		ok;
-	char	   *reason;			/* failed: the error message */
-	ErrorData  *edata;			/* failed: the error */
-	double		valid_loss;		/* NaN unless ok */
-	double		valid_metric;
-	double		score;			/* value minimized; NaN unless ok */
-	double		seconds;
-	MemoryContext cxt;			/* ok: holds the trained model */
-	TrainInput	in;
-	TrainFitResult fit;
-} Trial;
 
 /* State shown by the error context callback */
 typedef struct TuneContext
@@ -716,8 +591,8 @@ ParseSearch(Jsonb *search, SearchSpec *spec)
 /*
  * Map a range's value to [0, 1] in its scale.
  */
-static double
-RangeToUnit(const SearchDim *dim, double x)
+double
+SearchRangeToUnit(const SearchDim *dim, double x)
 {
 	if (dim->max == dim->min)
 		return 0.0;
@@ -729,8 +604,8 @@ RangeToUnit(const SearchDim *dim, double x)
 /*
  * Map t in [0, 1] to a value of the range; an "int" range rounds.
  */
-static double
-UnitToRange(const SearchDim *dim, double t)
+double
+SearchUnitToRange(const SearchDim *dim, double t)
 {
 	double		x;
 
@@ -744,8 +619,8 @@ UnitToRange(const SearchDim *dim, double t)
 	return Max(dim->min, Min(dim->max, x));
 }
 
-static void
-PointAlloc(const SearchSpec *spec, SearchPoint *p)
+void
+SearchPointAlloc(const SearchSpec *spec, SearchPoint *p)
 {
 	p->choice = palloc0(sizeof(int) * Max(spec->n_dims, 1));
 	p->value = palloc0(sizeof(double) * Max(spec->n_dims, 1));
@@ -781,7 +656,7 @@ GridPoint(const SearchSpec *spec, int index, SearchPoint *p)
 		if (dim->is_range)
 		{
 			p->value[d] = size == 1 ? dim->min :
-				RoundDigits(UnitToRange(dim, (double) i / (size - 1)));
+				RoundDigits(SearchUnitToRange(dim, (double) i / (size - 1)));
 			/* the ends exactly as given */
 			if (i == 0)
 				p->value[d] = dim->min;
@@ -795,8 +670,8 @@ GridPoint(const SearchSpec *spec, int index, SearchPoint *p)
  * Draw p uniformly from the space: a choice uniformly, a range uniformly
  * in its scale ("int": each integer with the same chance).
  */
-static void
-RandomPoint(const SearchSpec *spec, pg_prng_state *rng, SearchPoint *p)
+void
+SearchRandomPoint(const SearchSpec *spec, pg_prng_state *rng, SearchPoint *p)
 {
 	for (int d = 0; d < spec->n_dims; d++)
 	{
@@ -814,15 +689,15 @@ RandomPoint(const SearchSpec *spec, pg_prng_state *rng, SearchPoint *p)
 				(double) pg_prng_uint64_range(rng, 0,
 											  (uint64) (dim->max - dim->min));
 		else
-			p->value[d] = UnitToRange(dim, pg_prng_double(rng));
+			p->value[d] = SearchUnitToRange(dim, pg_prng_double(rng));
 	}
 }
 
 /*
  * Write the coordinates of p in the unit cube into u.
  */
-static void
-PointToUnit(const SearchSpec *spec, const SearchPoint *p, double *u)
+void
+SearchPointToUnit(const SearchSpec *spec, const SearchPoint *p, double *u)
 {
 	memset(u, 0, sizeof(double) * Max(spec->n_coords, 1));
 	for (int d = 0; d < spec->n_dims; d++)
@@ -830,7 +705,7 @@ PointToUnit(const SearchSpec *spec, const SearchPoint *p, double *u)
 		const SearchDim *dim = &spec->dims[d];
 
 		if (dim->is_range)
-			u[dim->coord] = RangeToUnit(dim, p->value[d]);
+			u[dim->coord] = SearchRangeToUnit(dim, p->value[d]);
 		else
 			u[dim->coord + p->choice[d]] = 1.0;
 	}
@@ -1088,7 +963,7 @@ CheckSpace(const SearchSpec *spec, Jsonb *base, TuneContext *tc,
 					 errmsg("search metric \"valid_loss\" cannot compare trials of different class weights"),
 					 errdetail("The validation loss weighs each row by the weight of its class."),
 					 errhint("Use \"metric\": \"auc\".")));
-	PointAlloc(spec, &p);
+	SearchPointAlloc(spec, &p);
 	if (spec->method == SEARCH_GRID)
 	{
 		for (int i = 0; i < spec->trials; i++)
@@ -1300,347 +1175,6 @@ RunTrial(const char *name, RawData *raw, const WarmStart *version,
 	t->seconds = secs + usecs / 1e6;
 }
 
-/*----------
- * Matern 5/2 kernel at distance r for length scale l:
- *	  (1 + sqrt(5) r / l + 5 r^2 / (3 l^2)) exp(-sqrt(5) r / l)
- */
-static double
-Matern52(double r, double l)
-{
-	double		a = sqrt(5.0) * r / l;
-
-	return (1.0 + a + a * a / 3.0) * exp(-a);
-}
-
-static double
-Distance(const double *a, const double *b, int n)
-{
-	double		s = 0.0;
-
-	for (int i = 0; i < n; i++)
-		s += (a[i] - b[i]) * (a[i] - b[i]);
-	return sqrt(s);
-}
-
-/*
- * The Gaussian process over the trials so far: the Cholesky factor of K,
- * K^-1 y, and the chosen length scale.
- */
-typedef struct GaussianProcess
-{
-	int			n;
-	int			dim;
-	double	  **u;				/* the trials' points */
-	double	   *L;				/* n x n factor of K */
-	double	   *alpha;			/* K^-1 y */
-	double		length;
-	double		y_min;
-} GaussianProcess;
-
-/*
- * Build K for length scale l and noise s2 into K, factor it, and return
- * the log marginal likelihood of y (or -inf when K is not positive
- * definite).  alpha gets K^-1 y.
- */
-static double
-FitKernel(const GaussianProcess *gp, const double *y, double l, double s2,
-		  double *K, double *alpha)
-{
-	int			n = gp->n;
-	double		lml = 0.0;
-
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j <= i; j++)
-		{
-			double		k = Matern52(Distance(gp->u[i], gp->u[j], gp->dim), l);
-
-			if (i == j)
-				k += s2 + 1e-10;
-			K[i * n + j] = k;
-			K[j * n + i] = k;
-		}
-	if (!LinalgCholesky(n, K))
-		return -get_float8_infinity();
-	memcpy(alpha, y, sizeof(double) * n);
-	LinalgCholeskySolve(n, K, 1, alpha);
-	for (int i = 0; i < n; i++)
-		lml -= 0.5 * y[i] * alpha[i] + log(K[i * n + i]);
-	return lml - 0.5 * n * log(2.0 * M_PI);
-}
-
-/*
- * Fit the Gaussian process to the trials: standardized targets, failed
- * trials at the penalty, and the (length, noise) pair of largest marginal
- * likelihood from a small grid.  Returns false when no kernel of the grid
- * could be factored (the caller then draws at random).
- */
-static bool
-FitProcess(const SearchSpec *spec, Trial *trials, int n, GaussianProcess *gp)
-{
-	static const double lengths[] = {0.05, 0.1, 0.2, 0.35, 0.5, 0.8, 1.2, 2.0};
-	static const double noises[] = {1e-6, 1e-4, 1e-2, 1e-1};
-	double	   *y = palloc(sizeof(double) * n);
-	double	   *K = palloc(sizeof(double) * n * n);
-	double	   *alpha = palloc(sizeof(double) * n);
-	double		sum = 0.0,
-				sumsq = 0.0,
-				mean,
-				sd,
-				worst = -get_float8_infinity(),
-				best_lml = -get_float8_infinity();
-	int			n_ok = 0;
-
-	gp->n = n;
-	gp->dim = Max(spec->n_coords, 1);
-	gp->u = palloc(sizeof(double *) * n);
-	gp->L = palloc(sizeof(double) * n * n);
-	gp->alpha = palloc(sizeof(double) * n);
-	gp->length = lengths[0];
-
-	/* positive losses on a log scale: a diverging trial is no outlier */
-	for (int i = 0; i < n; i++)
-	{
-		gp->u[i] = trials[i].u;
-		y[i] = get_float8_nan();
-		if (!trials[i].ok)
-			continue;
-		y[i] = spec->metric == METRIC_AUC ? trials[i].score :
-			log(Max(trials[i].score, 1e-300));
-		sum += y[i];
-		sumsq += y[i] * y[i];
-		n_ok++;
-	}
-	mean = n_ok > 0 ? sum / n_ok : 0.0;
-	sd = n_ok > 1 ? sqrt(Max(sumsq / n_ok - mean * mean, 0.0)) : 0.0;
-	if (!(sd > 1e-12))
-		sd = 1.0;
-	for (int i = 0; i < n; i++)
-		if (trials[i].ok)
-		{
-			y[i] = (y[i] - mean) / sd;
-			worst = Max(worst, y[i]);
-		}
-	gp->y_min = get_float8_infinity();
-	for (int i = 0; i < n; i++)
-	{
-		if (!trials[i].ok)
-			y[i] = n_ok > 0 ? worst + 1.0 : 0.0;
-		gp->y_min = Min(gp->y_min, y[i]);
-	}
-
-	for (int a = 0; a < (int) lengthof(lengths); a++)
-		for (int b = 0; b < (int) lengthof(noises); b++)
-		{
-			double		l = lengths[a] * sqrt((double) gp->dim);
-			double		lml;
-
-			CHECK_FOR_INTERRUPTS();
-			lml = FitKernel(gp, y, l, noises[b], K, alpha);
-
-			if (lml > best_lml)
-			{
-				best_lml = lml;
-				gp->length = l;
-				memcpy(gp->L, K, sizeof(double) * n * n);
-				memcpy(gp->alpha, alpha, sizeof(double) * n);
-			}
-		}
-	return isfinite(best_lml);
-}
-
-/*
- * Expected improvement of each of m candidate points cu[] (minimizing).
- */
-static void
-ExpectedImprovement(const GaussianProcess *gp, double **cu, int m,
-					double *ei)
-{
-	int			n = gp->n;
-	double	   *ks = palloc(sizeof(double) * n * m);
-	double	   *v = palloc(sizeof(double) * n * m);
-
-	for (int c = 0; c < m; c++)
-		for (int i = 0; i < n; i++)
-			ks[c * n + i] = Matern52(Distance(cu[c], gp->u[i], gp->dim),
-									 gp->length);
-	memcpy(v, ks, sizeof(double) * n * m);
-	LinalgCholeskySolve(n, gp->L, m, v);
-	for (int c = 0; c < m; c++)
-	{
-		double		mu = 0.0,
-					var = 1.0,
-					s,
-					z,
-					gain;
-
-		for (int i = 0; i < n; i++)
-		{
-			mu += ks[c * n + i] * gp->alpha[i];
-			var -= ks[c * n + i] * v[c * n + i];
-		}
-		s = sqrt(Max(var, 1e-12));
-		gain = gp->y_min - mu - BAYES_XI;
-		z = gain / s;
-		ei[c] = gain * 0.5 * erfc(-z / M_SQRT2) +
-			s * exp(-0.5 * z * z) / sqrt(2.0 * M_PI);
-		if (!isfinite(ei[c]))
-			ei[c] = 0.0;
-	}
-	pfree(ks);
-	pfree(v);
-}
-
-/*
- * Draw a standard normal number (Box-Muller).
- */
-static double
-NormalDraw(pg_prng_state *rng)
-{
-	double		u1 = 1.0 - pg_prng_double(rng);	/* in (0, 1] */
-	double		u2 = pg_prng_double(rng);
-
-	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-/*
- * Set p to a perturbation of the trial point c.
- */
-static void
-LocalPoint(const SearchSpec *spec, const SearchPoint *c, pg_prng_state *rng,
-		   SearchPoint *p)
-{
-	for (int d = 0; d < spec->n_dims; d++)
-	{
-		const SearchDim *dim = &spec->dims[d];
-
-		if (dim->is_range)
-		{
-			p->choice[d] = -1;
-			p->value[d] = UnitToRange(dim, RangeToUnit(dim, c->value[d]) +
-									  BAYES_LOCAL_SD * NormalDraw(rng));
-		}
-		else if (pg_prng_double(rng) < BAYES_LOCAL_SWITCH)
-			p->choice[d] = (int) pg_prng_uint64_range(rng, 0,
-													  dim->n_choices - 1);
-		else
-			p->choice[d] = c->choice[d];
-	}
-}
-
-/*
- * Has point u (of dim coordinates) been tried by one of trials[0 .. n-1]?
- */
-static bool
-Tried(const double *u, const Trial *trials, int n, int dim)
-{
-	for (int i = 0; i < n; i++)
-		if (Distance(u, trials[i].u, dim) < 1e-9)
-			return true;
-	return false;
-}
-
-/*
- * Count the distinct points of trials[0 .. n-1].
- */
-static int
-DistinctTried(const Trial *trials, int n, int dim)
-{
-	int			count = 0;
-
-	for (int i = 0; i < n; i++)
-		count += !Tried(trials[i].u, trials, i, dim);
-	return count;
-}
-
-/*
- * Propose the next point of a Bayesian search into p: the untried
- * candidate of largest expected improvement (see the file header), or a
- * random point when the process cannot be fitted.  Returns false when
- * every candidate had been tried already (p is then the best of them).
- */
-static bool
-BayesPropose(const SearchSpec *spec, Trial *trials, int n,
-			 pg_prng_state *rng, SearchPoint *p)
-{
-	int			n_centers = 0;
-	int			centers[BAYES_LOCAL_CENTERS];
-	int			m;
-	SearchPoint *cand;
-	double	  **cu;
-	double	   *ei;
-	GaussianProcess gp;
-	int			best = -1;
-	int			best_any = 0;
-	bool		untried;
-	int			dim = Max(spec->n_coords, 1);
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "lrml tune proposal",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old_cxt = MemoryContextSwitchTo(cxt);
-
-	if (!FitProcess(spec, trials, n, &gp))
-	{
-		RandomPoint(spec, rng, p);
-		MemoryContextSwitchTo(old_cxt);
-		MemoryContextDelete(cxt);
-		return true;
-	}
-
-	/* the best trials that succeeded, best first */
-	for (int k = 0; k < BAYES_LOCAL_CENTERS; k++)
-	{
-		int			pick = -1;
-
-		for (int i = 0; i < n; i++)
-		{
-			bool		taken = false;
-
-			for (int j = 0; j < n_centers; j++)
-				taken |= centers[j] == i;
-			if (trials[i].ok && !taken &&
-				(pick < 0 || trials[i].score < trials[pick].score))
-				pick = i;
-		}
-		if (pick >= 0)
-			centers[n_centers++] = pick;
-	}
-
-	m = BAYES_RANDOM_CANDIDATES + n_centers * BAYES_LOCAL_CANDIDATES;
-	cand = palloc(sizeof(SearchPoint) * m);
-	cu = palloc(sizeof(double *) * m);
-	ei = palloc(sizeof(double) * m);
-	for (int c = 0; c < m; c++)
-	{
-		PointAlloc(spec, &cand[c]);
-		if (c < BAYES_RANDOM_CANDIDATES)
-			RandomPoint(spec, rng, &cand[c]);
-		else
-			LocalPoint(spec,
-					   &trials[centers[(c - BAYES_RANDOM_CANDIDATES) /
-									   BAYES_LOCAL_CANDIDATES]].point,
-					   rng, &cand[c]);
-		cu[c] = palloc(sizeof(double) * dim);
-		PointToUnit(spec, &cand[c], cu[c]);
-	}
-	ExpectedImprovement(&gp, cu, m, ei);
-	for (int c = 0; c < m; c++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (ei[c] > ei[best_any])
-			best_any = c;
-		if ((best < 0 || ei[c] > ei[best]) && !Tried(cu[c], trials, n, dim))
-			best = c;
-	}
-	untried = (best >= 0);
-	if (!untried)
-		best = best_any;
-	memcpy(p->choice, cand[best].choice, sizeof(int) * spec->n_dims);
-	memcpy(p->value, cand[best].value, sizeof(double) * spec->n_dims);
-	/* the candidates die with cxt: read nothing of them after this */
-	MemoryContextSwitchTo(old_cxt);
-	MemoryContextDelete(cxt);
-	return untried;
-}
 
 /* How a search ended before its planned trials */
 typedef enum SearchStop
@@ -1876,20 +1410,20 @@ lrml_tune(PG_FUNCTION_ARGS)
 			stop = STOP_TIME;
 			break;
 		}
-		PointAlloc(&spec, &t->point);
+		SearchPointAlloc(&spec, &t->point);
 		if (spec.method == SEARCH_GRID)
 			GridPoint(&spec, i, &t->point);
 		else if (spec.method == SEARCH_RANDOM || i < n_init)
-			RandomPoint(&spec, &rng, &t->point);
+			SearchRandomPoint(&spec, &rng, &t->point);
 		else if (!BayesPropose(&spec, trials, i, &rng, &t->point) &&
 				 space_size > 0 &&
-				 DistinctTried(trials, i, Max(spec.n_coords, 1)) >= space_size)
+				 BayesDistinctTried(trials, i, Max(spec.n_coords, 1)) >= space_size)
 		{
 			stop = STOP_EXHAUSTED;
 			break;
 		}
 		t->u = palloc(sizeof(double) * Max(spec.n_coords, 1));
-		PointToUnit(&spec, &t->point, t->u);
+		SearchPointToUnit(&spec, &t->point, t->u);
 		t->params = PointParams(&spec, &t->point);
 
 		tc.trial = i;
