@@ -58,6 +58,12 @@ $(OBJS): $(wildcard src/*.h)
 # GCC's vectorizer to its "very cheap" cost model, which skips them.
 src/mlp.o: override CFLAGS += -fvect-cost-model=dynamic
 
+# The optimizers' per-parameter updates (a square root and a division per
+# weight) vectorize only when sqrt need not set errno; their arguments are
+# never negative, and the results are the same bit for bit.  This is not
+# -ffast-math: every IEEE rule and NaN check still holds.
+src/optimizer.o: override CFLAGS += -fno-math-errno -fvect-cost-model=dynamic
+
 # TAP tests (test/t/*.pl) against temporary clusters of their own; run as
 # a user other than root (initdb refuses root).  test/run_tests.sh runs
 # them as the server user.
