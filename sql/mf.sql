@@ -215,6 +215,11 @@ SELECT * FROM lrml.train_recommender('e', 'SELECT u AS user_id, i AS item_id FRO
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating',
   options => '{"negatives": 2}');
 
+-- early stopping needs validation rows, which recommenders hold none of by default
+SELECT count(*) AS epochs FROM lrml.train_recommender('cold_es', 'ratings', 'user_id', 'item_id', 'rating',
+  options => '{"epochs": 3, "factors": 2, "early_stopping": true}');
+SELECT lrml.drop_model('cold_es');
+
 -- errors: bad options, types and arguments
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"l2": 0.1}');
 SELECT * FROM lrml.train_recommender('e', 'ratings', 'user_id', 'item_id', 'rating', options => '{"batch_size": 10}');

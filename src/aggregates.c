@@ -426,8 +426,19 @@ lrml_model_info(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, ", \"classifier\": %s",
 					 model->classifier ? "true" : "false");
 	InfoString(&buf, "label", model->label);
-	InfoString(&buf, "positive_class", model->positive_label);
-	InfoString(&buf, "negative_class", model->negative_label);
+	/* a boolean label's classes are stored as "t" and "f" */
+	if (model->positive_label && model->negative_label &&
+		strcmp(model->positive_label, "t") == 0 &&
+		strcmp(model->negative_label, "f") == 0)
+	{
+		InfoString(&buf, "positive_class", "true");
+		InfoString(&buf, "negative_class", "false");
+	}
+	else
+	{
+		InfoString(&buf, "positive_class", model->positive_label);
+		InfoString(&buf, "negative_class", model->negative_label);
+	}
 	appendStringInfo(&buf, ", \"inputs\": %d", model->encoding->n_inputs);
 	appendStringInfo(&buf, ", \"parameters\": %d",
 					 model->kind == MODEL_MLP ? model->n_weights :

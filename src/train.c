@@ -463,6 +463,11 @@ TrainLoop(const char *model_name, const TrainOptions *opts,
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
+	if (opts->early_stopping && !validating)
+		ereport(opts->quiet ? DEBUG1 : NOTICE,
+				(errmsg("early stopping does not run without validation rows"),
+				 errdetail("Every one of the %d epochs runs.", opts->epochs),
+				 errhint("Set \"validation_fraction\" above 0, with enough rows for a validation split.")));
 	WatchInit(&w, theta, optimizer, n_params, validating);
 	if (opts->warm_start != 0 && grad != NULL)
 		w.cold_loss = ColdLoss(learner, batch, grad);
