@@ -9,10 +9,11 @@
 # (compiler warnings are shown but are not errors; LRML_WERROR=1 makes them
 # errors), starts a throwaway cluster (test/setup.sh), creates database
 # lrml_demo and runs test/demo.sql in it: load test/data/mlc_churn.csv into
-# table "customers", train a model with lrml.train and print its training
-# curve, print lrml.evaluate's metrics, and list the ten customers most
-# likely to leave.  The cluster is stopped and removed at the end, also on
-# an error or Ctrl-C.
+# table "customers", train a logistic model with lrml.train and print its
+# training curve, train a small mlp beside it, tune the logistic model's
+# rate with a Bayesian search, print lrml.evaluate's metrics of both, and
+# list the ten customers most likely to leave.  The cluster is stopped and
+# removed at the end, also on an error or Ctrl-C.
 
 set -euo pipefail
 
