@@ -16,6 +16,7 @@ REPEAT=3
 # shellcheck source=bench_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
+bench_generator gen_churn.py >/dev/null	# before building: fail early without the data
 bench_start python3-numpy
 bench_load_churn "$ROWS"
 SUM="$(printf '%s + ' "${NUMERIC[@]}")"; SUM="${SUM% + }"
