@@ -83,3 +83,8 @@ SELECT lrml.gradient(ARRAY[0, 1e200, 0]::float8[], ARRAY[a, b], y, '{}') FROM ia
 SELECT lrml.gradient(ARRAY[0, 0, 0]::float8[], ARRAY[a, b * 1e200], y, '{}') FROM ia_d;
 DROP TABLE ia_huge;
 SELECT lrml.drop_model('ia_huge');
+-- a recommender's mean rating is bounded as its ratings are (1e150)
+SELECT lrml.save('ia_huge', ia_value(overlay(m.parameters PLACING float8send(1e300)
+         FROM position(float8send((m.features->>'global_mean')::float8) IN m.parameters)),
+       m.options::text, '{}'))
+FROM lrml.models m WHERE m.name = 'ia_rec';

@@ -277,3 +277,8 @@ FROM lrml.tune('srch_three', 'churn', 'churned', NULL,
     "l2": {"min": 1e-6, "max": 0.1, "scale": "log"}, "beta1": {"min": 0, "max": 0.9}}}',
   '{"epochs": 1}');
 SELECT lrml.drop_model('srch_three');
+-- a space of one point is searched once
+SELECT count(*) AS trials
+FROM lrml.tune('srch_finite', 'churn', 'churned', ARRAY['x1', 'x2'],
+  '{"method": "bayes", "trials": 5, "space": {"epochs": {"min": 2, "max": 2, "scale": "int"}}}');
+SELECT lrml.drop_model('srch_finite');

@@ -251,6 +251,12 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 	m->r_max = MfFloat8(&r);
 	if (m->r_min > m->r_max)
 		MfCorrupt(&r, "The rating range is empty.");
+	/* ratings are bounded as when training; bpr scores are not clipped */
+	if (kind == MODEL_MF &&
+		(fabs(m->mu) > LRML_MAX_ABS_VALUE ||
+		 fabs(m->r_min) > LRML_MAX_ABS_VALUE ||
+		 fabs(m->r_max) > LRML_MAX_ABS_VALUE))
+		MfCorrupt(&r, "The mean or the range of the ratings is out of range.");
 	m->user_col = MfText(&r, false);
 	m->item_col = MfText(&r, false);
 	m->rating_col = MfText(&r, true);
@@ -275,6 +281,13 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 
 	ReadSide(&r, &m->users, n_users, is_text, &m->user_bias, &m->P, m->k);
 	ReadSide(&r, &m->items, n_items, is_text, &m->item_bias, &m->Q, m->k);
+	/* biases training never learns are 0: bpr's users', or all without */
+	for (int32 u = 0; u < n_users; u++)
+		if (m->user_bias[u] != 0.0 && (kind == MODEL_BPR || !m->biases))
+			MfCorrupt(&r, "A user bias is set that the model does not have.");
+	for (int32 i = 0; i < n_items; i++)
+		if (m->item_bias[i] != 0.0 && !m->biases)
+			MfCorrupt(&r, "An item bias is set that the model does not have.");
 
 	MfNeed(&r, 4 * (int64) n_users);
 	m->seen_start = palloc_extended(sizeof(int64) * (n_users + 1),

@@ -2517,9 +2517,10 @@ OptionsToJsonb(const TrainOptions *opts)
 			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			opts->warm_start == 0)
 			continue;
-		/* a recommender's sgd has no momentum (CheckRecommender) */
+		/* a recommender's sgd has no momentum, its ids no categories */
 		if ((spec->offset == offsetof(TrainOptions, optimizer.momentum) ||
-			 spec->offset == offsetof(TrainOptions, optimizer.nesterov)) &&
+			 spec->offset == offsetof(TrainOptions, optimizer.nesterov) ||
+			 spec->offset == offsetof(TrainOptions, extend_categories)) &&
 			MODEL_IS_RECOMMENDER(opts->model))
 			continue;
 		/* an L1 penalty only when there is one */

@@ -1352,6 +1352,7 @@ lrml_tune(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	TimestampTz start;
 	double		space_size;
+	bool		exhausted;
 	int			n_run = 0;
 	int			n_failed = 0;
 	int			n_init;
@@ -1411,13 +1412,20 @@ lrml_tune(PG_FUNCTION_ARGS)
 			break;
 		}
 		SearchPointAlloc(&spec, &t->point);
+		exhausted = false;
 		if (spec.method == SEARCH_GRID)
 			GridPoint(&spec, i, &t->point);
-		else if (spec.method == SEARCH_RANDOM || i < n_init)
+		else if (spec.method == SEARCH_RANDOM)
 			SearchRandomPoint(&spec, &rng, &t->point);
-		else if (!BayesPropose(&spec, trials, i, &rng, &t->point) &&
-				 space_size > 0 &&
-				 BayesDistinctTried(trials, i, Max(spec.n_coords, 1)) >= space_size)
+		else if (i < n_init)
+			exhausted = !BayesStartPoint(&spec, trials, i, space_size, &rng,
+										 &t->point);
+		else
+			exhausted = !BayesPropose(&spec, trials, i, &rng, &t->point) &&
+				space_size > 0 &&
+				BayesDistinctTried(trials, i,
+								   Max(spec.n_coords, 1)) >= space_size;
+		if (exhausted)
 		{
 			stop = STOP_EXHAUSTED;
 			break;

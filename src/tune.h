@@ -118,5 +118,8 @@ extern void SearchPointToUnit(const SearchSpec *spec, const SearchPoint *p,
 extern bool BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 						 pg_prng_state *rng, SearchPoint *p);
 extern int	BayesDistinctTried(const Trial *trials, int n, int dim);
+extern bool BayesStartPoint(const SearchSpec *spec, const Trial *trials,
+							int n, double space_size, pg_prng_state *rng,
+							SearchPoint *p);
 
 #endif							/* LRML_TUNE_H */

@@ -32,7 +32,7 @@
  *	            z = (y_min - mu - xi) / s, xi = 0.01
  *
  * The first max(3, min(coordinates + 1, 10)) trials (at most the budget)
- * are random; each later one is the untried candidate of largest EI among
+ * are random, a point already tried drawn again (BayesStartPoint); each later one is the untried candidate of largest EI among
  * 1000 random points and 100 perturbations of each of the three best
  * trials so far (ranges moved by N(0, 0.1^2) in scaled units, a list's
  * choice redrawn with probability 0.2); a space of finitely many points
@@ -66,6 +66,9 @@
 #define BAYES_LOCAL_SD			0.1
 #define BAYES_LOCAL_SWITCH		0.2
 #define BAYES_XI				0.01
+
+/* Random start: draws of a point before a repeat is accepted */
+#define BAYES_START_DRAWS		100
 
 /*----------
  * Matern 5/2 kernel at distance r for length scale l:
@@ -407,4 +410,32 @@ BayesPropose(const SearchSpec *spec, Trial *trials, int n,
 	MemoryContextSwitchTo(old_cxt);
 	MemoryContextDelete(cxt);
 	return untried;
+}
+
+/*
+ * Draw a point of a Bayesian search's random start into p, after n trials:
+ * a random point, drawn again (up to BAYES_START_DRAWS times) while it
+ * repeats a trial, so that a finite space is not spent on repeats.
+ * Returns false, drawing nothing, when a finite space of space_size points
+ * (space_size <= 0: not finite) has been tried in full.
+ */
+bool
+BayesStartPoint(const SearchSpec *spec, const Trial *trials, int n,
+				double space_size, pg_prng_state *rng, SearchPoint *p)
+{
+	int			dim = Max(spec->n_coords, 1);
+	double	   *u;
+
+	if (space_size > 0 && BayesDistinctTried(trials, n, dim) >= space_size)
+		return false;
+	u = palloc(sizeof(double) * dim);
+	for (int d = 0; d < BAYES_START_DRAWS; d++)
+	{
+		SearchRandomPoint(spec, rng, p);
+		SearchPointToUnit(spec, p, u);
+		if (!Tried(u, trials, n, dim))
+			break;
+	}
+	pfree(u);
+	return true;
 }
