@@ -180,15 +180,16 @@ SgdStep(OptimizerState *state, double *w, const double *grad, double lr)
 {
 	double		mu = state->config.momentum;
 	double	   *v = state->m;
+	int			n = state->n;	/* a local: see AdamUpdate */
 
 	if (v == NULL)
 	{
-		for (int j = 0; j < state->n; j++)
+		for (int j = 0; j < n; j++)
 			w[j] -= lr * grad[j];
 		return;
 	}
 
-	for (int j = 0; j < state->n; j++)
+	for (int j = 0; j < n; j++)
 	{
 		v[j] = mu * v[j] + grad[j];
 		if (state->config.nesterov)
@@ -217,8 +218,9 @@ AdagradStep(OptimizerState *state, double *w, const double *grad, double lr)
 {
 	double		eps = state->config.eps;
 	double	   *G = state->v;
+	int			n = state->n;	/* a local: see AdamUpdate */
 
-	for (int j = 0; j < state->n; j++)
+	for (int j = 0; j < n; j++)
 	{
 		double		g = grad[j];
 
@@ -247,8 +249,9 @@ RmspropStep(OptimizerState *state, double *w, const double *grad, double lr)
 	double		rho = state->config.rho;
 	double		eps = state->config.eps;
 	double	   *v = state->v;
+	int			n = state->n;	/* a local: see AdamUpdate */
 
-	for (int j = 0; j < state->n; j++)
+	for (int j = 0; j < n; j++)
 	{
 		double		g = grad[j];
 
@@ -272,20 +275,28 @@ AdamUpdate(OptimizerState *state, double *w, const double *grad, double lr,
 	double		bc1;
 	double		bc2;
 
+	/*
+	 * The moments in locals: with -fno-strict-aliasing a store to w[j]
+	 * could change state->m itself, which would keep the loop scalar.
+	 */
+	double	   *m = state->m;
+	double	   *v = state->v;
+	int			n = state->n;
+
 	/* OptimizerStep has already counted this update in state->t */
 	bc1 = 1.0 - pow(beta1, (double) state->t);
 	bc2 = 1.0 - pow(beta2, (double) state->t);
 
-	for (int j = 0; j < state->n; j++)
+	for (int j = 0; j < n; j++)
 	{
 		double		g = grad[j];
 		double		mhat;
 		double		vhat;
 
-		state->m[j] = beta1 * state->m[j] + (1.0 - beta1) * g;
-		state->v[j] = beta2 * state->v[j] + (1.0 - beta2) * g * g;
-		mhat = state->m[j] / bc1;
-		vhat = state->v[j] / bc2;
+		m[j] = beta1 * m[j] + (1.0 - beta1) * g;
+		v[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
+		mhat = m[j] / bc1;
+		vhat = v[j] / bc2;
 		w[j] -= lr * (mhat / (sqrt(vhat) + eps) + lambda * w[j]);
 	}
 }
