@@ -519,6 +519,24 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION lrml.predict_rating(lrml.model, anyelement, anyelement) IS
 	'predict the rating of an item by a user with a recommender value';
 
+CREATE FUNCTION lrml.recommend(m lrml.model, user_id anyelement, k int DEFAULT 10,
+							   exclude_seen bool DEFAULT true)
+RETURNS TABLE (item_id anyelement, score float8, rank int)
+AS 'MODULE_PATHNAME', 'lrml_recommend_model'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.recommend(lrml.model, anyelement, int, bool) IS
+	'the k items with the highest predicted rating for a user, by a recommender value';
+
+CREATE FUNCTION lrml.similar_items(m lrml.model, item_id anyelement,
+								   k int DEFAULT 10)
+RETURNS TABLE (item_id anyelement, similarity float8, rank int)
+AS 'MODULE_PATHNAME', 'lrml_similar_items_model'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.similar_items(lrml.model, anyelement, int) IS
+	'the k items whose factors are most similar (cosine) to an item''s, by a recommender value';
+
 --
 -- Aggregates
 --

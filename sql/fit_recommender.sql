@@ -79,6 +79,23 @@ SELECT array_agg(item_id ORDER BY rank) =
 FROM lrml.recommend('fr_saved', 2, 5);
 SELECT count(*) AS n, bool_and(similarity BETWEEN -1 AND 1) AS cosine
 FROM lrml.similar_items('fr_saved', 2, 3);
+-- the value itself recommends and finds similar items as its saved
+-- version does, seen items left out
+SELECT (SELECT array_agg(item_id || ':' || round(score::numeric, 6) ORDER BY rank)
+        FROM fr_models, lrml.recommend(m, 2, 5) WHERE region = 'north') =
+       (SELECT array_agg(item_id || ':' || round(score::numeric, 6) ORDER BY rank)
+        FROM lrml.recommend('fr_saved', 2, 5)) AS same_recommend,
+       (SELECT array_agg(item_id || ':' || round(score::numeric, 6) ORDER BY rank)
+        FROM fr_models, lrml.recommend(m, 2, 5, false) WHERE region = 'north') =
+       (SELECT array_agg(item_id || ':' || round(score::numeric, 6) ORDER BY rank)
+        FROM lrml.recommend('fr_saved', 2, 5, false)) AS same_with_seen,
+       (SELECT array_agg(item_id || ':' || round(similarity::numeric, 6) ORDER BY rank)
+        FROM fr_models, lrml.similar_items(m, 2, 3) WHERE region = 'north') =
+       (SELECT array_agg(item_id || ':' || round(similarity::numeric, 6) ORDER BY rank)
+        FROM lrml.similar_items('fr_saved', 2, 3)) AS same_similar;
+SELECT count(*) AS unknown_user_rows FROM fr_models, lrml.recommend(m, 999, 4)
+WHERE region = 'north';
+SELECT * FROM lrml.recommend((SELECT m FROM fr_models WHERE region = 'north'), 'u1'::text, 3);
 -- a saved value has no training source; given a relation, evaluate reads
 -- its columns user_id, item_id and rating
 SELECT * FROM lrml.evaluate('fr_saved');

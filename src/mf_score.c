@@ -44,7 +44,12 @@
 PG_FUNCTION_INFO_V1(lrml_predict_rating);
 PG_FUNCTION_INFO_V1(lrml_predict_rating_model);
 PG_FUNCTION_INFO_V1(lrml_recommend);
+PG_FUNCTION_INFO_V1(lrml_recommend_model);
 PG_FUNCTION_INFO_V1(lrml_similar_items);
+PG_FUNCTION_INFO_V1(lrml_similar_items_model);
+
+static void Recommend(FunctionCallInfo fcinfo, const StoredModel *stored);
+static void SimilarItems(FunctionCallInfo fcinfo, const StoredModel *stored);
 
 /* An item and its score, as the top-k heap holds them */
 typedef struct ScoredItem
@@ -323,8 +328,60 @@ EmitTopK(FunctionCallInfo fcinfo, const MfModel *m, const ScoredItem *top,
 Datum
 lrml_recommend(PG_FUNCTION_ARGS)
 {
-	const StoredModel *stored;
-	const MfModel *m;
+	InitMaterializedSRF(fcinfo, 0);
+	Recommend(fcinfo, ScoreRecommender(fcinfo, PG_GETARG_TEXT_PP(0)));
+	return (Datum) 0;
+}
+
+/*
+ * lrml.recommend(m lrml.model, user_id anyelement, k int, exclude_seen
+ * bool): the same with a recommender value.
+ */
+Datum
+lrml_recommend_model(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	Recommend(fcinfo, ScoreRecommenderValue(fcinfo, PG_GETARG_BYTEA_PP(0)));
+	return (Datum) 0;
+}
+
+/*
+ * lrml.similar_items(model text, item_id anyelement, k int)
+ *
+ * The k items whose factors have the highest cosine similarity with the
+ * item's, best first, the item itself left out.  An item with zero
+ * factors has similarity 0; an unknown item, or one with zero factors,
+ * gives no rows.
+ */
+Datum
+lrml_similar_items(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	SimilarItems(fcinfo, ScoreRecommender(fcinfo, PG_GETARG_TEXT_PP(0)));
+	return (Datum) 0;
+}
+
+/*
+ * lrml.similar_items(m lrml.model, item_id anyelement, k int): the same
+ * with a recommender value.
+ */
+Datum
+lrml_similar_items_model(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	SimilarItems(fcinfo,
+				 ScoreRecommenderValue(fcinfo, PG_GETARG_BYTEA_PP(0)));
+	return (Datum) 0;
+}
+
+/*
+ * Emit the rows of lrml.recommend with recommender stored, whose other
+ * arguments are user_id, k and exclude_seen.
+ */
+static void
+Recommend(FunctionCallInfo fcinfo, const StoredModel *stored)
+{
+	const MfModel *m = stored->model->mf;
 	int32		u;
 	int			k = KArg(fcinfo, 2);
 	bool		exclude_seen = PG_GETARG_BOOL(3);
@@ -336,12 +393,9 @@ lrml_recommend(PG_FUNCTION_ARGS)
 	ScoredItem *top;
 	int			n;
 
-	InitMaterializedSRF(fcinfo, 0);
-	stored = ScoreRecommender(fcinfo, PG_GETARG_TEXT_PP(0));
-	m = stored->model->mf;
 	u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
 	if (k == 0)
-		return (Datum) 0;
+		return;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml recommend",
 								ALLOCSET_DEFAULT_SIZES);
@@ -359,22 +413,16 @@ lrml_recommend(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	EmitTopK(fcinfo, m, top, n, NULL);
 	MemoryContextDelete(cxt);
-	return (Datum) 0;
 }
 
 /*
- * lrml.similar_items(model text, item_id anyelement, k int)
- *
- * The k items whose factors have the highest cosine similarity with the
- * item's, best first, the item itself left out.  An item with zero
- * factors has similarity 0; an unknown item, or one with zero factors,
- * gives no rows.
+ * Emit the rows of lrml.similar_items with recommender stored, whose other
+ * arguments are item_id and k.
  */
-Datum
-lrml_similar_items(PG_FUNCTION_ARGS)
+static void
+SimilarItems(FunctionCallInfo fcinfo, const StoredModel *stored)
 {
-	const StoredModel *stored;
-	const MfModel *m;
+	const MfModel *m = stored->model->mf;
 	int32		i;
 	int			k = KArg(fcinfo, 2);
 	MemoryContext cxt;
@@ -386,12 +434,9 @@ lrml_similar_items(PG_FUNCTION_ARGS)
 	double		norm;
 	int			n;
 
-	InitMaterializedSRF(fcinfo, 0);
-	stored = ScoreRecommender(fcinfo, PG_GETARG_TEXT_PP(0));
-	m = stored->model->mf;
 	i = IdArg(fcinfo, stored, &m->items, 1, "item_id");
 	if (k == 0 || i < 0 || !(m->q_norm[i] > 0.0f))
-		return (Datum) 0;
+		return;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lrml similar items",
 								ALLOCSET_DEFAULT_SIZES);
@@ -418,7 +463,6 @@ lrml_similar_items(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	EmitTopK(fcinfo, m, top, n, NULL);
 	MemoryContextDelete(cxt);
-	return (Datum) 0;
 }
 
 /* Append one (metric, value) row; NaN (undefined) as NULL. */

@@ -1267,7 +1267,7 @@ ValueModelGetRows(FunctionCallInfo fcinfo, bytea *value)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("the lrml.model value is a recommender"),
-				 errhint("Score it with lrml.predict_rating, or store it with lrml.save and score it by name with lrml.recommend or lrml.similar_items.")));
+				 errhint("Score it with lrml.predict_rating, lrml.recommend or lrml.similar_items.")));
 	return cm;
 }
 
