@@ -183,6 +183,19 @@ sql AS (
 SELECT metric, abs(e.value - sql.value) < 1e-9 AS matches_sql
 FROM e JOIN sql USING (metric) ORDER BY metric;
 
+-- the AUC with heavy ties (three distinct scores) equals the rank formula
+CREATE TABLE sc_ties AS
+SELECT i, (i % 3)::float8 AS x, ((i % 3) = 2 OR i % 7 = 0) AS y FROM generate_series(1, 300) i;
+SELECT count(*) AS epochs FROM lrml.train('sc_ties', 'sc_ties', 'y', ARRAY['x'], '{"epochs": 5}');
+WITH s AS (SELECT lrml.predict('sc_ties', t) AS p, y::int AS y FROM sc_ties t),
+r AS (SELECT y, rank() OVER (ORDER BY p) + (count(*) OVER (PARTITION BY p) - 1) / 2.0 AS r FROM s)
+SELECT (SELECT count(DISTINCT p) FROM s) AS distinct_scores,
+       abs((SELECT value FROM lrml.evaluate('sc_ties', 'sc_ties') WHERE metric = 'auc') -
+           (SELECT (sum(r) FILTER (WHERE y = 1) - count(*) FILTER (WHERE y = 1) * (count(*) FILTER (WHERE y = 1) + 1) / 2.0)
+                   / (count(*) FILTER (WHERE y = 1) * count(*) FILTER (WHERE y = 0)) FROM r)) < 1e-12 AS matches_sql;
+DROP TABLE sc_ties;
+SELECT lrml.drop_model('sc_ties');
+
 -- a threshold option and a query as the relation; NULL labels are skipped
 SELECT metric, round(value::numeric, 4) AS value
 FROM lrml.evaluate('sc_churn', 'SELECT * FROM sc_customers WHERE id > 40',

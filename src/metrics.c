@@ -29,18 +29,13 @@
 /* Lower and upper bound of a probability inside the log loss */
 #define LOG_LOSS_EPS	1e-15
 
-/* A score and its label, sorted together for the AUC */
-typedef struct ScoredLabel
-{
-	double		score;
-	double		y;
-} ScoredLabel;
-
 /*
  * Map a double to an unsigned key with the same order (NaN last).
  *
  * Flipping the sign bit of a non-negative double, and every bit of a
- * negative one, turns IEEE order into unsigned integer order.
+ * negative one, turns IEEE order into unsigned integer order.  -0 is
+ * taken as +0 and every NaN as one value, so that two keys are equal
+ * exactly when float8_cmp_internal calls their doubles equal.
  */
 static inline uint64
 SortableKey(double d)
@@ -49,6 +44,8 @@ SortableKey(double d)
 
 	if (isnan(d))
 		return PG_UINT64_MAX;
+	if (d == 0.0)
+		d = 0.0;
 	memcpy(&u, &d, sizeof(u));
 	return (u & UINT64CONST(0x8000000000000000)) ?
 		~u : (u | UINT64CONST(0x8000000000000000));
@@ -59,62 +56,67 @@ SortableKey(double d)
 #define RADIX_SIZE	(1 << RADIX_BITS)
 
 /*
- * Sort n ScoredLabels by score.
+ * Sort n keys, carrying a 0/1 label byte with each.
  *
- * A least-significant-digit radix sort over SortableKey, six passes of 11
- * bits: linear in n, which matters because the AUC is computed on the
- * validation rows after every epoch.  Rows with equal scores keep no
+ * A least-significant-digit radix sort, up to six passes of 11 bits:
+ * linear in n, which matters because the AUC is computed on the
+ * validation rows after every epoch.  A pass in which every key has the
+ * same digit would move nothing and is skipped (scores of one sign and
+ * similar size share their top bits).  Only the key and one byte move,
+ * not the scores and labels as doubles.  Rows with equal keys keep no
  * particular order; the AUC gives tied scores their average rank anyway.
+ * The sorted keys and labels end in *keys and *labels, which may then be
+ * the scratch arrays it allocated (in the current context): it frees the
+ * other two, so the caller frees *keys and *labels as before.
  */
 static void
-SortScoredLabels(ScoredLabel *rows, int64 n)
+SortKeyLabels(uint64 **keys, uint8 **labels, int64 n)
 {
-	uint64	   *keys = MemoryContextAllocHuge(CurrentMemoryContext,
-											  mul_size(n, sizeof(uint64)));
-	uint64	   *keys2 = MemoryContextAllocHuge(CurrentMemoryContext,
-											   mul_size(n, sizeof(uint64)));
-	ScoredLabel *rows2 = MemoryContextAllocHuge(CurrentMemoryContext,
-												mul_size(n, sizeof(ScoredLabel)));
+	uint64	   *k1 = *keys;
+	uint8	   *l1 = *labels;
+	uint64	   *k2 = MemoryContextAllocHuge(CurrentMemoryContext,
+											mul_size(n, sizeof(uint64)));
+	uint8	   *l2 = MemoryContextAllocHuge(CurrentMemoryContext, n);
 	int64	   *count = palloc(sizeof(int64) * RADIX_SIZE);
-
-	for (int64 i = 0; i < n; i++)
-		keys[i] = SortableKey(rows[i].score);
 
 	for (int shift = 0; shift < 64; shift += RADIX_BITS)
 	{
 		int64		total = 0;
+		bool		trivial = false;
 		uint64	   *tk;
-		ScoredLabel *tr;
+		uint8	   *tl;
 
 		memset(count, 0, sizeof(int64) * RADIX_SIZE);
 		for (int64 i = 0; i < n; i++)
-			count[(keys[i] >> shift) & (RADIX_SIZE - 1)]++;
+			count[(k1[i] >> shift) & (RADIX_SIZE - 1)]++;
 		for (int b = 0; b < RADIX_SIZE; b++)
 		{
 			int64		c = count[b];
 
+			trivial |= (c == n);
 			count[b] = total;
 			total += c;
 		}
+		if (trivial)
+			continue;
 		for (int64 i = 0; i < n; i++)
 		{
-			int64		dst = count[(keys[i] >> shift) & (RADIX_SIZE - 1)]++;
+			int64		dst = count[(k1[i] >> shift) & (RADIX_SIZE - 1)]++;
 
-			keys2[dst] = keys[i];
-			rows2[dst] = rows[i];
+			k2[dst] = k1[i];
+			l2[dst] = l1[i];
 		}
-		tk = keys;
-		keys = keys2;
-		keys2 = tk;
-		tr = rows;
-		rows = rows2;
-		rows2 = tr;
+		tk = k1;
+		k1 = k2;
+		k2 = tk;
+		tl = l1;
+		l1 = l2;
+		l2 = tl;
 	}
-
-	/* six passes: the sorted rows are back in the caller's array */
-	pfree(keys);
-	pfree(keys2);
-	pfree(rows2);
+	*keys = k1;
+	*labels = l1;
+	pfree(k2);
+	pfree(l2);
 	pfree(count);
 }
 
@@ -128,35 +130,37 @@ SortScoredLabels(ScoredLabel *rows, int64 n)
  *		AUC = (R_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
  *
  * where R_pos is the sum of the ranks of the positive rows.  Cost:
- * O(n log n) for the sort.  Returns NaN when either class is absent.
+ * linear in n (SortKeyLabels).  Returns NaN when either class is absent.
  */
 double
 MetricAuc(const double *score, const double *y, int64 n)
 {
-	ScoredLabel *rows;
+	uint64	   *keys;
+	uint8	   *labels;
 	double		n_pos = 0;
 	double		rank_sum = 0;
-	double		auc;
 	int64		i;
 
 	if (n <= 0)
 		return get_float8_nan();
 
-	rows = MemoryContextAllocHuge(CurrentMemoryContext,
-								  mul_size((Size) n, sizeof(ScoredLabel)));
+	keys = MemoryContextAllocHuge(CurrentMemoryContext,
+								  mul_size((Size) n, sizeof(uint64)));
+	labels = MemoryContextAllocHuge(CurrentMemoryContext, (Size) n);
 	for (i = 0; i < n; i++)
 	{
-		rows[i].score = score[i];
-		rows[i].y = (y[i] > 0.5) ? 1.0 : 0.0;
-		n_pos += rows[i].y;
+		keys[i] = SortableKey(score[i]);
+		labels[i] = (y[i] > 0.5);
+		n_pos += labels[i];
 	}
 	if (n_pos == 0 || n_pos == (double) n)
 	{
-		pfree(rows);
+		pfree(keys);
+		pfree(labels);
 		return get_float8_nan();
 	}
 
-	SortScoredLabels(rows, n);
+	SortKeyLabels(&keys, &labels, n);
 
 	/* 1. Walk runs of tied scores, giving each run its average rank */
 	i = 0;
@@ -165,21 +169,21 @@ MetricAuc(const double *score, const double *y, int64 n)
 		int64		j = i;
 		double		run_pos = 0;
 
-		while (j < n && float8_cmp_internal(rows[j].score, rows[i].score) == 0)
+		while (j < n && keys[j] == keys[i])
 		{
-			run_pos += rows[j].y;
+			run_pos += labels[j];
 			j++;
 		}
 		/* ranks i+1 .. j, average (i + 1 + j) / 2 */
 		rank_sum += run_pos * ((double) (i + 1) + (double) j) / 2.0;
 		i = j;
 	}
-	pfree(rows);
+	pfree(keys);
+	pfree(labels);
 
 	/* 2. Mann-Whitney U of the positives, normalized */
-	auc = (rank_sum - n_pos * (n_pos + 1.0) / 2.0) /
+	return (rank_sum - n_pos * (n_pos + 1.0) / 2.0) /
 		(n_pos * ((double) n - n_pos));
-	return auc;
 }
 
 /*
