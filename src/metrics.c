@@ -51,19 +51,21 @@ SortableKey(double d)
 		~u : (u | UINT64CONST(0x8000000000000000));
 }
 
-/* Bits of the key sorted per pass of the radix sort */
-#define RADIX_BITS	11
-#define RADIX_SIZE	(1 << RADIX_BITS)
+/* Bits of the key sorted per pass of the radix sort, and the passes */
+#define RADIX_BITS		11
+#define RADIX_SIZE		(1 << RADIX_BITS)
+#define RADIX_PASSES	((64 + RADIX_BITS - 1) / RADIX_BITS)
 
 /*
  * Sort n keys, carrying a 0/1 label byte with each.
  *
  * A least-significant-digit radix sort, up to six passes of 11 bits:
  * linear in n, which matters because the AUC is computed on the
- * validation rows after every epoch.  A pass in which every key has the
- * same digit would move nothing and is skipped (scores of one sign and
- * similar size share their top bits).  Only the key and one byte move,
- * not the scores and labels as doubles.  Rows with equal keys keep no
+ * validation rows after every epoch.  One read of the keys counts the
+ * digits of every pass; a pass in which every key has the same digit
+ * would move nothing and is skipped (scores of one sign and similar size
+ * share their top bits).  Only the key and one byte move, not the scores
+ * and labels as doubles.  Rows with equal keys keep no
  * particular order; the AUC gives tied scores their average rank anyway.
  * The sorted keys and labels end in *keys and *labels, which may then be
  * the scratch arrays it allocated (in the current context): it frees the
@@ -77,18 +79,26 @@ SortKeyLabels(uint64 **keys, uint8 **labels, int64 n)
 	uint64	   *k2 = MemoryContextAllocHuge(CurrentMemoryContext,
 											mul_size(n, sizeof(uint64)));
 	uint8	   *l2 = MemoryContextAllocHuge(CurrentMemoryContext, n);
-	int64	   *count = palloc(sizeof(int64) * RADIX_SIZE);
+	int64	   *counts = palloc0(sizeof(int64) * RADIX_SIZE * RADIX_PASSES);
 
-	for (int shift = 0; shift < 64; shift += RADIX_BITS)
+	for (int64 i = 0; i < n; i++)
 	{
+		uint64		key = k1[i];
+
+		for (int pass = 0; pass < RADIX_PASSES; pass++)
+			counts[pass * RADIX_SIZE +
+				   ((key >> (pass * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
+	}
+
+	for (int pass = 0; pass < RADIX_PASSES; pass++)
+	{
+		int			shift = pass * RADIX_BITS;
+		int64	   *count = counts + pass * RADIX_SIZE;
 		int64		total = 0;
 		bool		trivial = false;
 		uint64	   *tk;
 		uint8	   *tl;
 
-		memset(count, 0, sizeof(int64) * RADIX_SIZE);
-		for (int64 i = 0; i < n; i++)
-			count[(k1[i] >> shift) & (RADIX_SIZE - 1)]++;
 		for (int b = 0; b < RADIX_SIZE; b++)
 		{
 			int64		c = count[b];
@@ -117,7 +127,7 @@ SortKeyLabels(uint64 **keys, uint8 **labels, int64 n)
 	*labels = l1;
 	pfree(k2);
 	pfree(l2);
-	pfree(count);
+	pfree(counts);
 }
 
 /*
