@@ -43,6 +43,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "libpq/pqformat.h"
@@ -78,6 +79,22 @@
 
 typedef void (*OptimizerStepFunc) (OptimizerState *state, double *w,
 								   const double *grad, double lr);
+
+/*
+ * A decaying moment that falls below DBL_MIN is taken as 0.  The moment of
+ * a weight whose gradient stays 0 (the inputs of a dead relu unit) decays
+ * geometrically into the subnormal range and, rounding to nearest, never
+ * reaches 0; every later update then computes with subnormals, which
+ * costs the processor about a hundred times as much (Adam's update once
+ * took a sixth of an mlp epoch).  Such a moment moves its weight by less
+ * than 1e-300 times the rate, nothing a double weight of ordinary size
+ * can hold.
+ */
+static inline double
+FlushTiny(double x)
+{
+	return fabs(x) < DBL_MIN ? 0.0 : x;
+}
 
 typedef struct OptimizerMethod
 {
@@ -191,7 +208,7 @@ SgdStep(OptimizerState *state, double *w, const double *grad, double lr)
 
 	for (int j = 0; j < n; j++)
 	{
-		v[j] = mu * v[j] + grad[j];
+		v[j] = FlushTiny(mu * v[j] + grad[j]);
 		if (state->config.nesterov)
 			w[j] -= lr * (grad[j] + mu * v[j]);
 		else
@@ -255,7 +272,7 @@ RmspropStep(OptimizerState *state, double *w, const double *grad, double lr)
 	{
 		double		g = grad[j];
 
-		v[j] = rho * v[j] + (1.0 - rho) * g * g;
+		v[j] = FlushTiny(rho * v[j] + (1.0 - rho) * g * g);
 		w[j] -= lr * g / (sqrt(v[j]) + eps);
 	}
 }
@@ -293,8 +310,8 @@ AdamUpdate(OptimizerState *state, double *w, const double *grad, double lr,
 		double		mhat;
 		double		vhat;
 
-		m[j] = beta1 * m[j] + (1.0 - beta1) * g;
-		v[j] = beta2 * v[j] + (1.0 - beta2) * g * g;
+		m[j] = FlushTiny(beta1 * m[j] + (1.0 - beta1) * g);
+		v[j] = FlushTiny(beta2 * v[j] + (1.0 - beta2) * g * g);
 		mhat = m[j] / bc1;
 		vhat = v[j] / bc2;
 		w[j] -= lr * (mhat / (sqrt(vhat) + eps) + lambda * w[j]);
