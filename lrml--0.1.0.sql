@@ -537,6 +537,14 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION lrml.similar_items(lrml.model, anyelement, int) IS
 	'the k items whose factors are most similar (cosine) to an item''s, by a recommender value';
 
+CREATE FUNCTION lrml.load(model text, version int DEFAULT NULL)
+RETURNS lrml.model
+AS 'MODULE_PATHNAME', 'lrml_load'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lrml.load(text, int) IS
+	'a stored version of a model (the deployed one by default) as an lrml.model value';
+
 --
 -- Aggregates
 --

@@ -325,3 +325,41 @@ DROP TABLE agg_customers, region_models, agg_churn, area_models,
 DROP FUNCTION agg_auc(float8[], bool[]);
 -- recommenders are not trained by lrml.fit
 SELECT lrml.fit(ARRAY[1.0, 2.0], true, '{"model": "mf"}');
+-- lrml.load: a stored version as a value; saving it stores the same model
+CREATE TABLE ag_lin AS
+SELECT i, (i % 17)::float8 AS x1, (i % 11)::float8 * 10 AS x2,
+       3 * (i % 17) - 2 * (i % 11) * 10 + 5 AS y
+FROM generate_series(1, 2000) i;
+SELECT count(*) AS epochs FROM lrml.train('ag_lin', 'ag_lin', 'y', ARRAY['x1', 'x2'],
+  '{"model": "linear", "epochs": 60, "l2": 0, "optimizer": "sgd", "learning_rate": 0.1, "batch_size": 64}');
+SELECT lrml.save('ag_lin_copy', lrml.load('ag_lin')) AS version;
+SELECT (SELECT parameters FROM lrml.models WHERE name = 'ag_lin') =
+       (SELECT parameters FROM lrml.models WHERE name = 'ag_lin_copy') AS same_payload,
+       lrml.load('ag_lin', 1)::text = lrml.load('ag_lin')::text AS deployed_is_1,
+       lrml.predict(lrml.load('ag_lin'), ARRAY[2, 30]) = lrml.predict('ag_lin', ARRAY[2, 30]) AS same_score;
+-- model_info gives the weights: per unit of each column (exactly 3 and -2
+-- here), and the bias is the score of a row at the training means
+SELECT w->>'column' AS column_name, round((w->>'per_unit')::numeric, 4) AS per_unit
+FROM jsonb_array_elements(lrml.model_info(lrml.load('ag_lin'))->'weights') WITH ORDINALITY AS e(w, n)
+ORDER BY n;
+SELECT abs((i->>'bias')::float8 -
+           lrml.predict('ag_lin', ARRAY[(i->'encoding'->'columns'->0->>'mean')::float8,
+                                        (i->'encoding'->'columns'->1->>'mean')::float8])) < 1e-9 AS bias_at_means
+FROM (SELECT lrml.model_info(lrml.load('ag_lin')) AS i) s;
+-- one weight per one-hot input, the NULL category as null
+CREATE TABLE ag_cat AS
+SELECT i, CASE WHEN i % 5 = 0 THEN NULL ELSE (ARRAY['a', 'b'])[1 + i % 2] END AS c,
+       (i % 3)::float8 AS x, (i % 2 = 0) AS y
+FROM generate_series(1, 200) i;
+SELECT count(*) AS epochs FROM lrml.train('ag_cat', 'ag_cat', 'y', ARRAY['c', 'x'], '{"epochs": 5}');
+SELECT w->>'column' AS column_name, w->'category' AS category, w ? 'per_unit' AS has_per_unit
+FROM jsonb_array_elements(lrml.model_info(lrml.load('ag_cat'))->'weights') WITH ORDINALITY AS e(w, n)
+ORDER BY n;
+DROP TABLE ag_cat;
+SELECT lrml.drop_model('ag_cat');
+SELECT lrml.load('ag_none');
+SELECT lrml.load('ag_lin', 7);
+SELECT lrml.load('ag_lin', 0);
+SELECT lrml.load(NULL) IS NULL AS null_name;
+DROP TABLE ag_lin;
+SELECT lrml.drop_model('ag_lin'), lrml.drop_model('ag_lin_copy');

@@ -122,13 +122,12 @@ typedef struct FitState
  */
 
 /*
- * Build an lrml.model value from a trained model, its resolved options
- * and its metrics, in the current context.
+ * Lay out an lrml.model value from a serialized payload, options and
+ * metrics, in the current context.
  */
-bytea *
-ModelValueBuild(const LrmlModel *model, Jsonb *options, Jsonb *metrics)
+static bytea *
+ValueAssemble(bytea *payload, Jsonb *options, Jsonb *metrics)
 {
-	bytea	   *payload = ModelStoreSerialize(model);
 	char	   *opt_text = JsonbToCString(NULL, &options->root,
 										  VARSIZE(options));
 	char	   *met_text = JsonbToCString(NULL, &metrics->root,
@@ -138,13 +137,23 @@ ModelValueBuild(const LrmlModel *model, Jsonb *options, Jsonb *metrics)
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, LRML_VALUE_MAGIC);
 	pq_sendint32(&buf, LRML_VALUE_FORMAT_VERSION);
-	pq_sendint32(&buf, VARSIZE(payload) - VARHDRSZ);
-	pq_sendbytes(&buf, VARDATA(payload), VARSIZE(payload) - VARHDRSZ);
+	pq_sendint32(&buf, VARSIZE_ANY_EXHDR(payload));
+	pq_sendbytes(&buf, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
 	pq_sendint32(&buf, strlen(opt_text));
 	pq_sendbytes(&buf, opt_text, strlen(opt_text));
 	pq_sendint32(&buf, strlen(met_text));
 	pq_sendbytes(&buf, met_text, strlen(met_text));
 	return pq_endtypsend(&buf);
+}
+
+/*
+ * Build an lrml.model value from a trained model, its resolved options
+ * and its metrics, in the current context.
+ */
+bytea *
+ModelValueBuild(const LrmlModel *model, Jsonb *options, Jsonb *metrics)
+{
+	return ValueAssemble(ModelStoreSerialize(model), options, metrics);
 }
 
 /*
@@ -367,6 +376,40 @@ lrml_model_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/*
+ * lrml.load(model text, version int DEFAULT NULL): a stored version (the
+ * deployed one when version is NULL) as an lrml.model value, holding its
+ * payload, options and metrics as they are stored; lrml.save of it stores
+ * the same model again.  The value is decoded once, so a version whose
+ * payload is damaged fails here.
+ */
+PG_FUNCTION_INFO_V1(lrml_load);
+Datum
+lrml_load(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		version;
+	bytea	   *payload;
+	Jsonb	   *options;
+	Jsonb	   *metrics;
+	bytea	   *value;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = PG_ARGISNULL(1) ? WARM_START_DEPLOYED : PG_GETARG_INT32(1);
+	if (!PG_ARGISNULL(1) && version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version %d of model \"%s\" does not exist",
+						version, name),
+				 errdetail("Versions count from 1.")));
+	ModelStoreReadRow(name, &version, &payload, &options, &metrics);
+	value = ValueAssemble(payload, options, metrics);
+	(void) ModelValueDecode(value, NULL, NULL);
+	PG_RETURN_BYTEA_P(value);
+}
+
 /* Append "key": JSON string (or null) to an object text */
 static void
 InfoString(StringInfo buf, const char *key, const char *value)
@@ -376,6 +419,57 @@ InfoString(StringInfo buf, const char *key, const char *value)
 		escape_json(buf, value);
 	else
 		appendStringInfoString(buf, "null");
+}
+
+/*
+ * Append the weights of a logistic or linear model to an object text:
+ * ", "bias": b, "weights": [...]": b is the score of a row at the
+ * training means (the log-odds of a classifier, the label of a
+ * regression); then one element per encoded input with its
+ * column (and category, null for the NULL category, for one-hot inputs),
+ * "weight", the weight on the standardized input, and "per_unit", the
+ * change of the score (the log-odds of a classifier, the label of a
+ * regression) when the column grows by one unit (numbers, booleans) or
+ * takes the category (one-hot inputs, which are not scaled).
+ */
+static void
+InfoWeights(StringInfo buf, const LrmlModel *model)
+{
+	const FeatureEncoding *enc = model->encoding;
+	double		unit = model->classifier ? 1.0 : model->y_scale;
+
+	appendStringInfoString(buf, ", \"bias\": ");
+	LrmlAppendJsonNumber(buf, model->classifier ? model->bias :
+						 model->y_center + model->bias * unit);
+	appendStringInfoString(buf, ", \"weights\": [");
+	for (int c = 0; c < enc->n_columns; c++)
+	{
+		const FeatureColumn *col = &enc->columns[c];
+
+		for (int i = 0; i < col->width; i++)
+		{
+			int			j = col->offset + i;
+
+			if (j > 0)
+				appendStringInfoString(buf, ", ");
+			appendStringInfoString(buf, "{\"column\": ");
+			escape_json(buf, col->name);
+			if (col->kind == FEATURE_CATEGORICAL)
+			{
+				appendStringInfoString(buf, ", \"category\": ");
+				if (col->categories[i] != NULL)
+					escape_json(buf, col->categories[i]);
+				else
+					appendStringInfoString(buf, "null");
+			}
+			appendStringInfoString(buf, ", \"weight\": ");
+			LrmlAppendJsonNumber(buf, model->w[j]);
+			appendStringInfoString(buf, ", \"per_unit\": ");
+			LrmlAppendJsonNumber(buf, model->w[j] / enc->scale[j] * unit);
+			appendStringInfoChar(buf, '}');
+		}
+	}
+	appendStringInfoChar(buf, ']');
 }
 
 /*
@@ -443,6 +537,8 @@ lrml_model_info(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, ", \"parameters\": %d",
 					 model->kind == MODEL_MLP ? model->n_weights :
 					 model->n_weights + 1);
+	if (model->kind != MODEL_MLP)
+		InfoWeights(&buf, model);
 	appendStringInfo(&buf, ", \"options\": %s",
 					 JsonbToCString(NULL, &options->root, VARSIZE(options)));
 	appendStringInfo(&buf, ", \"metrics\": %s",

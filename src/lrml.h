@@ -565,6 +565,9 @@ extern int32 ModelStoreSave(const char *name, const char *source,
 							Jsonb *metrics, bytea *optimizer_state,
 							const EpochRecord *curve, int n_epochs,
 							int32 parent_version);
+extern void ModelStoreReadRow(const char *name, int32 *version,
+							  bytea **payload, Jsonb **options,
+							  Jsonb **metrics);
 extern StoredModel *ModelStoreLoadVersion(const char *name, int32 version,
 										  bytea **optimizer_state);
 extern void ModelStoreReportCorrupt(const char *name, int32 version,

@@ -1113,6 +1113,78 @@ FetchById(int64 id, MemoryContext mcxt)
 }
 
 /*
+ * Return the id of version *version of model name, or of its deployed
+ * version for WARM_START_DEPLOYED (then set *version); fail with 42704
+ * when there is none.  SPI must be connected.
+ */
+static int64
+VersionId(const char *name, int32 *version)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int			ret;
+
+	if (*version == WARM_START_DEPLOYED)
+	{
+		Oid			relid;
+
+		return LookupDeployed(name, version, &relid);
+	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(*version);
+	ret = SPI_execute_with_args("SELECT m.id FROM lrml.models m"
+								" WHERE m.name OPERATOR(pg_catalog.=) $1"
+								" AND m.version OPERATOR(pg_catalog.=) $2",
+								2, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up model: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of model \"%s\" does not exist",
+						*version, name)));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Read version *version of model name (WARM_START_DEPLOYED: the deployed
+ * one, whose number goes into *version) as it is stored: its payload,
+ * options and metrics, copied into the current memory context.
+ */
+void
+ModelStoreReadRow(const char *name, int32 *version, bytea **payload,
+				  Jsonb **options, Jsonb **metrics)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	bool		isnull;
+	int			ret;
+
+	SPI_connect();
+	values[0] = Int64GetDatum(VersionId(name, version));
+	ret = SPI_execute_with_args("SELECT m.parameters, m.options, m.metrics"
+								" FROM lrml.models m"
+								" WHERE m.id OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read version %d of model \"%s\"",
+			 *version, name);
+	desc = SPI_tuptable->tupdesc;
+	tuple = SPI_tuptable->vals[0];
+	MemoryContextSwitchTo(cxt);
+	*payload = DatumGetByteaPCopy(SPI_getbinval(tuple, desc, 1, &isnull));
+	*options = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
+	*metrics = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 3, &isnull));
+	SPI_finish();
+}
+
+/*
  * Read version version of model name (WARM_START_DEPLOYED: the deployed
  * one), decoded, and its optimizer state (*optimizer_state, NULL when none
  * is stored), in the current memory context.
@@ -1131,31 +1203,7 @@ ModelStoreLoadVersion(const char *name, int32 version,
 	int			ret;
 
 	SPI_connect();
-	if (version == WARM_START_DEPLOYED)
-	{
-		Oid			relid;
-
-		id = LookupDeployed(name, &version, &relid);
-	}
-	else
-	{
-		values[0] = CStringGetTextDatum(name);
-		values[1] = Int32GetDatum(version);
-		ret = SPI_execute_with_args("SELECT m.id FROM lrml.models m"
-									" WHERE m.name OPERATOR(pg_catalog.=) $1"
-									" AND m.version OPERATOR(pg_catalog.=) $2",
-									2, argtypes, values, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not look up model: %s",
-				 SPI_result_code_string(ret));
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("version %d of model \"%s\" does not exist",
-							version, name)));
-		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	id = VersionId(name, &version);
 	stored = FetchById(id, cxt);
 
 	values[0] = Int64GetDatum(id);
