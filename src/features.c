@@ -243,14 +243,20 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 	double	   *sum = palloc0(sizeof(double) * n_cols);
 	double	   *sumsq = palloc0(sizeof(double) * n_cols);
 	int64	   *count = palloc0(sizeof(int64) * n_cols);
+	int64	   *n_null = palloc0(sizeof(int64) * n_cols);
 	bool	  **seen = palloc0(sizeof(bool *) * n_cols);
+	bool	   *categorical = palloc(sizeof(bool) * n_cols);
 	int			offset = 0;
 
 	enc->n_columns = n_cols;
 	enc->columns = palloc0(sizeof(FeatureColumn) * n_cols);
+	/* flat per-column arrays keep the loops over the rows tight */
 	for (int j = 0; j < n_cols; j++)
-		if (raw->columns[j].kind == FEATURE_CATEGORICAL)
+	{
+		categorical[j] = (raw->columns[j].kind == FEATURE_CATEGORICAL);
+		if (categorical[j])
 			seen[j] = palloc0(sizeof(bool) * (raw->columns[j].n_codes + 1));
+	}
 
 	/* 1. NULL counts, sums and categories seen */
 	for (int64 r = 0; r < raw->n_rows; r++)
@@ -261,17 +267,15 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 			continue;
 		for (int j = 0; j < n_cols; j++)
 		{
-			FeatureColumn *col = &enc->columns[j];
-
-			if (raw->columns[j].kind == FEATURE_CATEGORICAL)
+			if (categorical[j])
 			{
 				if (row[j] < 0)
-					col->n_null++;
+					n_null[j]++;
 				else
 					seen[j][(int) row[j]] = true;
 			}
 			else if (isnan(row[j]))
-				col->n_null++;
+				n_null[j]++;
 			else
 			{
 				sum[j] += row[j];
@@ -279,6 +283,8 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 			}
 		}
 	}
+	for (int j = 0; j < n_cols; j++)
+		enc->columns[j].n_null = n_null[j];
 
 	/* 2. squared deviations from the means */
 	for (int j = 0; j < n_cols; j++)
@@ -299,7 +305,7 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 		if (!is_train[r])
 			continue;
 		for (int j = 0; j < n_cols; j++)
-			if (raw->columns[j].kind != FEATURE_CATEGORICAL && !isnan(row[j]))
+			if (!categorical[j] && !isnan(row[j]))
 				sumsq[j] += (row[j] - sum[j]) * (row[j] - sum[j]);
 	}
 
