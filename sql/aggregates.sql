@@ -357,6 +357,12 @@ FROM jsonb_array_elements(lrml.model_info(lrml.load('ag_cat'))->'weights') WITH 
 ORDER BY n;
 DROP TABLE ag_cat;
 SELECT lrml.drop_model('ag_cat');
+-- a warm-started version saves as it is, options included
+SELECT count(*) AS epochs FROM lrml.train('ag_lin', 'ag_lin', 'y', ARRAY['x1', 'x2'],
+  '{"warm_start": true, "epochs": 1, "learning_rate": 0.001, "optimizer": "sgd", "batch_size": 64}');
+SELECT lrml.save('ag_lin_copy', lrml.load('ag_lin')) AS version;
+SELECT lrml.load('ag_lin')::text = lrml.load('ag_lin_copy')::text AS same_value,
+       lrml.load('ag_lin_copy')::text <> lrml.load('ag_lin_copy', 1)::text AS new_version;
 SELECT lrml.load('ag_none');
 SELECT lrml.load('ag_lin', 7);
 SELECT lrml.load('ag_lin', 0);

@@ -400,7 +400,7 @@ lrml_load(PG_FUNCTION_ARGS)
 	version = PG_ARGISNULL(1) ? WARM_START_DEPLOYED : PG_GETARG_INT32(1);
 	if (!PG_ARGISNULL(1) && version < 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("version %d of model \"%s\" does not exist",
 						version, name),
 				 errdetail("Versions count from 1.")));
@@ -550,21 +550,35 @@ lrml_model_info(PG_FUNCTION_ARGS)
 }
 
 /*
- * Return the options of a model value as they are stored: read as a
- * training call's (defaults filled in), and checked against what the
- * value's parameters hold, so that a stored version never contradicts
- * itself (the text form of a value can be written by hand).
+ * Return the options of a model value as they are stored: read as the
+ * options of the call that trained it (defaults filled in), and checked
+ * against what the value's parameters hold, so that a stored version never
+ * contradicts itself (the text form of a value can be written by hand).
+ * A value of an aggregate carries "on_group_error" and is read as an
+ * aggregate's options; any other (lrml.load of a version that lrml.train
+ * or lrml.train_recommender stored, perhaps warm-started or full-batch)
+ * as a training call's, so that saving it stores its options unchanged.
  */
 static Jsonb *
 ValueOptions(const LrmlModel *model, Jsonb *options)
 {
 	TrainOptions opts;
 	bool		same;
+	JsonbValue	key;
+	bool		aggregate;
 
-	if (model->mf != NULL)
+	aggregate = getKeyJsonValueFromContainer(&options->root,
+											 "on_group_error",
+											 strlen("on_group_error"),
+											 &key) != NULL;
+	if (model->mf != NULL && aggregate)
 		OptionsParseAggregateRecommender(options, &opts);
-	else
+	else if (model->mf != NULL)
+		OptionsParseRecommender(options, &opts);
+	else if (aggregate)
 		OptionsParseAggregate(options, &opts);
+	else
+		OptionsParse(options, &opts);
 	same = opts.model == model->kind;
 	if (same && model->kind == MODEL_MLP)
 	{
