@@ -157,7 +157,7 @@ SELECT (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY best) FROM searches W
 -- every trial reads the same rows, once: a sample drawn anew would differ
 SELECT count(*) AS trials, count(DISTINCT valid_loss) AS distinct_losses
 FROM lrml.tune('srch_once', 'SELECT * FROM churn TABLESAMPLE BERNOULLI (50)', 'churned', ARRAY['x1', 'x2'],
-  '{"method": "grid", "space": {"learning_rate": [0.05, 0.05, 0.05]}}', '{"epochs": 2}');
+  '{"method": "random", "trials": 3, "space": {"learning_rate": [0.05]}}', '{"epochs": 2}');
 -- validation rows of one class: the AUC is NULL, the loss still ranks trials
 SELECT trial, round(valid_loss::numeric, 4) AS valid_loss, valid_metric, best
 FROM lrml.tune('srch_rare', 'SELECT x1, x2, id IN (5, 200) AS churned FROM churn', 'churned', NULL,
@@ -221,6 +221,7 @@ SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": 0.1}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": []}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": [0, null]}}');
+SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": [0.001, 0.0010]}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": {"min": 1, "max": 0}}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": {"min": 0, "max": 1, "scale": "log"}}}');
 SELECT * FROM lrml.tune('e', 'churn', 'churned', NULL, '{"space": {"l2": {"min": 0, "max": 1, "scale": "exp"}}}');

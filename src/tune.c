@@ -424,6 +424,14 @@ ParseChoices(SearchDim *dim, JsonbContainer *arr)
 		dim->choices[k] = JsonbValueToJsonb(&v);
 		dim->choice_text[k] = JsonbToCString(NULL, &dim->choices[k]->root,
 											 VARSIZE(dim->choices[k]));
+		/* a repeated value would be searched twice, as two points */
+		for (int c = 0; c < k; c++)
+			if (compareJsonbContainers(&dim->choices[c]->root,
+									   &dim->choices[k]->root) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the list of search space key \"%s\" holds the value %s twice",
+								dim->key, dim->choice_text[k])));
 		k++;
 	}
 }
