@@ -123,3 +123,22 @@ RESET search_path;
 
 DROP TABLE churn, sep, rare, lin, mlc_churn;
 DELETE FROM lrml.model_names;
+-- the BLAS path against the formula in SQL: one full-batch sgd step from
+-- zero weights is -lr times the mean gradient on the standardized inputs
+CREATE TABLE lr_diff AS
+SELECT i, sin(i)::float8 AS a, cos(i * 0.7)::float8 AS b, (i % 3 = 0) AS y
+FROM generate_series(1, 500) i;
+SELECT count(*) AS epochs FROM lrml.train('lr_diff', 'lr_diff', 'y', ARRAY['a', 'b'],
+  '{"optimizer": "sgd", "learning_rate": 0.5, "epochs": 1, "batch_size": 1000, "validation_fraction": 0, "l2": 0}');
+WITH s AS (SELECT avg(a) AS ma, stddev_pop(a) AS sa, avg(b) AS mb, stddev_pop(b) AS sb FROM lr_diff),
+g AS (SELECT -0.5 / 500 * sum((0.5 - y::int) * (a - ma) / sa) AS wa,
+             -0.5 / 500 * sum((0.5 - y::int) * (b - mb) / sb) AS wb,
+             -0.5 / 500 * sum(0.5 - y::int) AS bias
+      FROM lr_diff, s),
+m AS (SELECT lrml.model_info(lrml.load('lr_diff')) AS i)
+SELECT abs(wa - (i->'weights'->0->>'weight')::float8) < 1e-7 AS weight_a,
+       abs(wb - (i->'weights'->1->>'weight')::float8) < 1e-7 AS weight_b,
+       abs(bias - (i->>'bias')::float8) < 1e-12 AS bias
+FROM g, m;
+DROP TABLE lr_diff;
+SELECT lrml.drop_model('lr_diff');
