@@ -179,6 +179,8 @@ static void ParseCyclicMode(const char *subject, JsonbValue *value,
 							LearningSchedule *s);
 static void SetSchedule(LearningSchedule *s, const char *name);
 static void CheckRecommender(TrainOptions *opts);
+static void NoSuchParam(const char *schedule, const char *key)
+			pg_attribute_noreturn();
 
 /*
  * Shorthands for the tables: the kind and range of a value, the calls a
