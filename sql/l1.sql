@@ -94,6 +94,18 @@ SELECT l1, avg((metrics->>'valid_auc')::float8) >= 0.80 AS mean_auc_ok,
 FROM churn_l1 JOIN lrml.models m ON m.name = 'l1_churn_' || l1 || '_' || s
 GROUP BY l1 ORDER BY l1;
 
+-- fine-tuning with l1 from a fresh optimizer state leaves alone the
+-- weights whose gradient has been 0 so far (the categories absent from
+-- the first batches): a careful warm start scores as its parent does
+SELECT count(*) AS epochs FROM lrml.train(model => 'l1_ws', relation => 'mlc_churn',
+  label => 'churn', options => '{"epochs": 5, "seed": 1}');
+SELECT count(*) AS epochs FROM lrml.train(model => 'l1_ws', relation => 'mlc_churn',
+  label => 'churn', options => '{"warm_start": 1, "reset_optimizer": true, "epochs": 1,
+                                 "l1": 1e-4, "l2": 0, "learning_rate": 1e-4, "batch_size": 32}');
+SELECT abs((SELECT (metrics->>'valid_auc')::float8 FROM lrml.models WHERE name = 'l1_ws' AND version = 2) -
+           (SELECT (metrics->>'valid_auc')::float8 FROM lrml.models WHERE name = 'l1_ws' AND version = 1))
+       < 0.002 AS scores_as_parent;
+
 -- errors
 SELECT sparse_train('l1_bad', '{"l1": -0.1}');
 SELECT sparse_train('l1_bad', '{"l1": "much"}');

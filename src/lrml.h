@@ -44,6 +44,13 @@
 /* Longest model name, in bytes */
 #define LRML_MAX_NAME_BYTES		1000
 
+/*
+ * Least eps of the adaptive optimizers: far above sqrt(DBL_MIN), so that
+ * a second moment below DBL_MIN, taken as 0 (optimizer.c), does not
+ * change a step.
+ */
+#define LRML_MIN_EPS			1e-150
+
 /* Most latent factors of a recommender (option factors) */
 #define LRML_MAX_FACTORS		1024
 

@@ -88,7 +88,8 @@ typedef void (*OptimizerStepFunc) (OptimizerState *state, double *w,
  * costs the processor about a hundred times as much (Adam's update once
  * took a sixth of an mlp epoch).  Such a moment moves its weight by less
  * than 1e-300 times the rate, nothing a double weight of ordinary size
- * can hold.
+ * can hold; and since eps is at least LRML_MIN_EPS (options.c), a second
+ * moment taken as 0 changes sqrt(v) + eps by less than one part in 1e4.
  */
 static inline double
 FlushTiny(double x)
@@ -384,7 +385,11 @@ AdamwStep(OptimizerState *state, double *w, const double *grad, double lr)
  * and adamw, so that a coordinate the optimizer moves in small steps is
  * also shrunk in small steps (the diagonal-preconditioned proximal step,
  * as in proximal AdaGrad).  In every case a weight stays at 0 while its
- * (averaged) loss gradient is smaller than l1 in magnitude.  A weight that
+ * (averaged) loss gradient is smaller than l1 in magnitude.  A weight
+ * whose second moment is 0 (its gradient has been exactly 0 since its
+ * optimizer state began: a warm start's first batch, an input absent from
+ * every batch so far) is left alone: its scale would be 1 / eps, which
+ * would wipe it on no evidence.  A weight that
  * would cross 0 stops at exactly 0, which is where the penalty's sparsity
  * comes from; a gradient step alone never lands on 0.  Call it after
  * OptimizerStep, which has counted the update in state->t.
@@ -411,6 +416,8 @@ OptimizerShrink(const OptimizerState *state, double *w, int64 start,
 		double		step = tau;
 		double		a;
 
+		if (v != NULL && v[j] == 0.0)
+			continue;
 		if (v != NULL)
 			step = tau / (sqrt(v[j] / bc2) + eps);
 		a = fabs(w[j]) - step;

@@ -243,7 +243,7 @@ static const OptionSpec option_specs[] = {
 	FOR_OPTIMIZERS("adam", "adamw"), FIELD(optimizer.beta1)},
 	{"beta2", true, NUMBER_RULE(RANGE_GE_LT, 0, 1),
 	FOR_OPTIMIZERS("adam", "adamw"), FIELD(optimizer.beta2)},
-	{"eps", true, NUMBER_RULE(RANGE_GT, 0, 0),
+	{"eps", true, NUMBER_RULE(RANGE_GE, LRML_MIN_EPS, 0),
 	FOR_OPTIMIZERS("adagrad", "rmsprop", "adam", "adamw"),
 	FIELD(optimizer.eps)},
 	{"weight_decay", true, NUMBER_RULE(RANGE_GE, 0, 0),
