@@ -423,9 +423,11 @@ InfoString(StringInfo buf, const char *key, const char *value)
 
 /*
  * Append the weights of a logistic or linear model to an object text:
- * ", "bias": b, "weights": [...]": b is the score of a row at the
- * training means (the log-odds of a classifier, the label of a
- * regression); then one element per encoded input with its
+ * ", "bias": b, "weights": [...]": b is the score (the log-odds of a
+ * classifier, the label of a regression) of a row whose numbers are at
+ * their training means, whose booleans are false and that has none of
+ * the categories (every one-hot input 0); then one element per encoded
+ * input with its
  * column (and category, null for the NULL category, for one-hot inputs),
  * "weight", the weight on the standardized input, and "per_unit", the
  * change of the score (the log-odds of a classifier, the label of a

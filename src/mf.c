@@ -581,14 +581,16 @@ KeepPositives(RatingData *data, double threshold)
  * could not be scored.
  */
 static void
-CheckTrained(double v, double bound, const char *what)
+CheckTrained(double v, double bound, bool factor)
 {
 	if (!(fabs(v) <= bound))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("a trained %s of the recommender is out of range", what),
-				 errdetail("Its magnitude is %g; a %s may be at most %g.",
-						   fabs(v), what, bound),
+				 factor ?
+				 errmsg("a trained factor of the recommender is out of range") :
+				 errmsg("a trained bias of the recommender is out of range"),
+				 errdetail("Its magnitude is %g; at most %g is allowed.",
+						   fabs(v), bound),
 				 errhint("Lower \"learning_rate\", or scale the ratings down.")));
 }
 
@@ -619,13 +621,13 @@ FillModel(MfModel *m, const MfTrain *t, const double *theta)
 		m->Q[x] = (float) theta[t->off_Q + x];
 
 	for (int32 u = 0; u < t->n_users; u++)
-		CheckTrained(m->user_bias[u], LRML_MF_MAX_ABS_BIAS, "bias");
+		CheckTrained(m->user_bias[u], LRML_MF_MAX_ABS_BIAS, false);
 	for (int32 i = 0; i < t->n_items; i++)
-		CheckTrained(m->item_bias[i], LRML_MF_MAX_ABS_BIAS, "bias");
+		CheckTrained(m->item_bias[i], LRML_MF_MAX_ABS_BIAS, false);
 	for (int64 x = 0; x < n_p; x++)
-		CheckTrained(m->P[x], LRML_MF_MAX_ABS_FACTOR, "factor");
+		CheckTrained(m->P[x], LRML_MF_MAX_ABS_FACTOR, true);
 	for (int64 x = 0; x < n_q; x++)
-		CheckTrained(m->Q[x], LRML_MF_MAX_ABS_FACTOR, "factor");
+		CheckTrained(m->Q[x], LRML_MF_MAX_ABS_FACTOR, true);
 }
 
 /*

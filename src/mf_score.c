@@ -91,8 +91,12 @@ IdArg(FunctionCallInfo fcinfo, const StoredModel *stored, const IdMap *map,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("argument \"%s\" must have %s type", argname,
 						map->is_text ? "a text" : "an integer"),
+				 stored->version > 0 ?
 				 errdetail("Model \"%s\" was trained on ids of type %s; the argument has type %s.",
 						   stored->name,
+						   format_type_be(stored->model->mf->id_typid),
+						   format_type_be(typid)) :
+				 errdetail("The lrml.model value was trained on ids of type %s; the argument has type %s.",
 						   format_type_be(stored->model->mf->id_typid),
 						   format_type_be(typid)),
 				 errhint("Cast the id, for example to %s.",

@@ -32,8 +32,9 @@
  *	            z = (y_min - mu - xi) / s, xi = 0.01
  *
  * The first max(3, min(coordinates + 1, 10)) trials (at most the budget)
- * are random, a point already tried drawn again (BayesStartPoint); each later one is the untried candidate of largest EI among
- * 1000 random points and 100 perturbations of each of the three best
+ * are random, and a random point that repeats a trial is drawn again
+ * (BayesStartPoint); each later one is the untried candidate of largest
+ * EI among 1000 random points and 100 perturbations of each of the three best
  * trials so far (ranges moved by N(0, 0.1^2) in scaled units, a list's
  * choice redrawn with probability 0.2); a space of finitely many points
  * ends the search once all are tried.  If no kernel of the grid can be
