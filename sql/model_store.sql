@@ -285,6 +285,10 @@ BEGIN;
 UPDATE lrml.models SET format_version = 3 WHERE name = 'ms_locked' AND version = 2;
 SELECT lrml.predict('ms_locked', ARRAY[0.5, 0.5]);
 ROLLBACK;
+BEGIN;
+UPDATE lrml.models SET format_version = 3 WHERE name = 'ms_locked' AND version = 2;
+SELECT lrml.load('ms_locked', 2);
+ROLLBACK;
 -- a new id, so that no cached copy hides the payload
 BEGIN;
 INSERT INTO lrml.models (name, version, kind, source, label, features, options,

@@ -1056,6 +1056,22 @@ LookupDeployed(const char *name, int32 *version, Oid *store_relid)
 }
 
 /*
+ * Fail unless a stored row's format_version is the one this build reads.
+ */
+static void
+CheckFormatVersion(const char *name, int32 format)
+{
+	if (format != LRML_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" has format version %d, which this build cannot read",
+						name, format),
+				 errdetail("This build reads format version %d.",
+						   LRML_FORMAT_VERSION),
+				 errhint("Install the lrml version that stored it, or train the model again.")));
+}
+
+/*
  * Read and decode model version id into a StoredModel allocated in mcxt.
  * SPI must be connected.
  */
@@ -1097,14 +1113,7 @@ FetchById(int64 id, MemoryContext mcxt)
 	stored->source = TextDatumGetCString(SPI_getbinval(tuple, desc, 3,
 													   &isnull));
 	format = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
-	if (format != LRML_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has format version %d, which this build cannot read",
-						stored->name, format),
-				 errdetail("This build reads format version %d.",
-						   LRML_FORMAT_VERSION),
-				 errhint("Install the lrml version that stored it, or train the model again.")));
+	CheckFormatVersion(stored->name, format);
 	stored->model = PayloadDecode(DatumGetByteaPP(SPI_getbinval(tuple, desc,
 																5, &isnull)),
 								  stored->name, stored->version);
@@ -1168,7 +1177,8 @@ ModelStoreReadRow(const char *name, int32 *version, bytea **payload,
 
 	SPI_connect();
 	values[0] = Int64GetDatum(VersionId(name, version));
-	ret = SPI_execute_with_args("SELECT m.parameters, m.options, m.metrics"
+	ret = SPI_execute_with_args("SELECT m.parameters, m.options, m.metrics,"
+								" m.format_version"
 								" FROM lrml.models m"
 								" WHERE m.id OPERATOR(pg_catalog.=) $1",
 								1, argtypes, values, NULL, true, 1);
@@ -1177,6 +1187,9 @@ ModelStoreReadRow(const char *name, int32 *version, bytea **payload,
 			 *version, name);
 	desc = SPI_tuptable->tupdesc;
 	tuple = SPI_tuptable->vals[0];
+	/* as FetchById: a row of another format is not decoded as this one */
+	CheckFormatVersion(name, DatumGetInt32(SPI_getbinval(tuple, desc, 4,
+														 &isnull)));
 	MemoryContextSwitchTo(cxt);
 	*payload = DatumGetByteaPCopy(SPI_getbinval(tuple, desc, 1, &isnull));
 	*options = DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 2, &isnull));
