@@ -95,6 +95,10 @@ SELECT (SELECT array_agg(item_id || ':' || round(score::numeric, 6) ORDER BY ran
         FROM lrml.similar_items('fr_saved', 2, 3)) AS same_similar;
 SELECT count(*) AS unknown_user_rows FROM fr_models, lrml.recommend(m, 999, 4)
 WHERE region = 'north';
+-- a trained recommender loads as a value that recommends as it does
+SELECT (SELECT array_agg(item_id ORDER BY rank) FROM lrml.recommend(lrml.load('fr_trained'), 2, 5)) =
+       (SELECT array_agg(item_id ORDER BY rank) FROM lrml.recommend('fr_trained', 2, 5)) AS loaded_recommends,
+       lrml.model_info(lrml.load('fr_trained'))->>'kind' AS kind;
 SELECT * FROM lrml.recommend((SELECT m FROM fr_models WHERE region = 'north'), 'u1'::text, 3);
 -- a saved value has no training source; given a relation, evaluate reads
 -- its columns user_id, item_id and rating
