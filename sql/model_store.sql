@@ -93,6 +93,9 @@ SELECT deployed_version FROM lrml.model_names WHERE name = 'ms';
 SELECT version FROM lrml.models WHERE name = 'ms' ORDER BY version;
 INSERT INTO ms_seen SELECT 4, lrml.predict('ms', c) FROM ms_churn c WHERE id = 1;
 SELECT lrml.deploy('ms', 3);
+-- versions count from 1: -1 and 0 name none
+SELECT lrml.deploy('ms', -1);
+SELECT lrml.drop_model('ms', 0);
 SELECT lrml.drop_model('ms', 4);
 SELECT lrml.predict('ms', c) = (SELECT p FROM ms_seen WHERE version = 3) AS uses_v3
 FROM ms_churn c WHERE id = 1;

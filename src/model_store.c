@@ -1360,19 +1360,13 @@ ModelStoreTrainedBy(int64 id)
 static void
 CheckVersionExists(const char *name, int32 version)
 {
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(name);
-	values[1] = Int32GetDatum(version);
-	RunQuery("SELECT 1 FROM lrml.models m"
-			 " WHERE m.name OPERATOR(pg_catalog.=) $1"
-			 " AND m.version OPERATOR(pg_catalog.=) $2",
-			 "ti", values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	/* VersionId takes WARM_START_DEPLOYED (-1) for "the deployed one" */
+	if (version < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("version %d of model \"%s\" does not exist",
 						version, name)));
+	(void) VersionId(name, &version);
 }
 
 /*
