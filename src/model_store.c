@@ -1355,18 +1355,27 @@ ModelStoreTrainedBy(int64 id)
 }
 
 /*
- * Fail unless version of the model exists.  SPI must be connected.
+ * Fail unless version of the model exists.  SPI must be connected.  Unlike
+ * VersionId it reads with a new snapshot (RunQuery), so that lrml.deploy
+ * and lrml.drop_model, which wait for the model's lock first, see a
+ * version stored while they waited.
  */
 static void
 CheckVersionExists(const char *name, int32 version)
 {
-	/* VersionId takes WARM_START_DEPLOYED (-1) for "the deployed one" */
-	if (version < 1)
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(version);
+	RunQuery("SELECT 1 FROM lrml.models m"
+			 " WHERE m.name OPERATOR(pg_catalog.=) $1"
+			 " AND m.version OPERATOR(pg_catalog.=) $2",
+			 "ti", values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("version %d of model \"%s\" does not exist",
 						version, name)));
-	(void) VersionId(name, &version);
 }
 
 /*
