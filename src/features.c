@@ -243,20 +243,14 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 	double	   *sum = palloc0(sizeof(double) * n_cols);
 	double	   *sumsq = palloc0(sizeof(double) * n_cols);
 	int64	   *count = palloc0(sizeof(int64) * n_cols);
-	int64	   *n_null = palloc0(sizeof(int64) * n_cols);
 	bool	  **seen = palloc0(sizeof(bool *) * n_cols);
-	bool	   *categorical = palloc(sizeof(bool) * n_cols);
 	int			offset = 0;
 
 	enc->n_columns = n_cols;
 	enc->columns = palloc0(sizeof(FeatureColumn) * n_cols);
-	/* flat per-column arrays keep the loops over the rows tight */
 	for (int j = 0; j < n_cols; j++)
-	{
-		categorical[j] = (raw->columns[j].kind == FEATURE_CATEGORICAL);
-		if (categorical[j])
+		if (raw->columns[j].kind == FEATURE_CATEGORICAL)
 			seen[j] = palloc0(sizeof(bool) * (raw->columns[j].n_codes + 1));
-	}
 
 	/* 1. NULL counts, sums and categories seen */
 	for (int64 r = 0; r < raw->n_rows; r++)
@@ -267,15 +261,17 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 			continue;
 		for (int j = 0; j < n_cols; j++)
 		{
-			if (categorical[j])
+			FeatureColumn *col = &enc->columns[j];
+
+			if (raw->columns[j].kind == FEATURE_CATEGORICAL)
 			{
 				if (row[j] < 0)
-					n_null[j]++;
+					col->n_null++;
 				else
 					seen[j][(int) row[j]] = true;
 			}
 			else if (isnan(row[j]))
-				n_null[j]++;
+				col->n_null++;
 			else
 			{
 				sum[j] += row[j];
@@ -283,8 +279,6 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 			}
 		}
 	}
-	for (int j = 0; j < n_cols; j++)
-		enc->columns[j].n_null = n_null[j];
 
 	/* 2. squared deviations from the means */
 	for (int j = 0; j < n_cols; j++)
@@ -305,7 +299,7 @@ FeatureEncodingBuild(const RawData *raw, const bool *is_train)
 		if (!is_train[r])
 			continue;
 		for (int j = 0; j < n_cols; j++)
-			if (!categorical[j] && !isnan(row[j]))
+			if (raw->columns[j].kind != FEATURE_CATEGORICAL && !isnan(row[j]))
 				sumsq[j] += (row[j] - sum[j]) * (row[j] - sum[j]);
 	}
 
