@@ -55,7 +55,7 @@
 #define LRML_MAX_FACTORS		1024
 
 /*
- * Largest magnitude of a recommender's stored factor and of its mean and
+ * Largest magnitude of a recommender's stored factor and of its
  * biases.  A dot product of two factor rows then stays below 1024 * 1e32,
  * far inside float4's range (scoring sums it in single precision), and a
  * score (mean + biases + dot product) stays finite in double.  Training

@@ -245,17 +245,18 @@ MfPayloadRead(StringInfo buf, ModelKind kind, const char *name,
 		MfCorrupt(&r, "The number of factors is out of range.");
 	m->biases = MfInt32(&r) != 0;
 	m->mu = MfFloat8(&r);
-	if (fabs(m->mu) > LRML_MF_MAX_ABS_BIAS)
-		MfCorrupt(&r, "The mean rating of the recommender is out of range.");
 	m->r_min = MfFloat8(&r);
 	m->r_max = MfFloat8(&r);
 	if (m->r_min > m->r_max)
 		MfCorrupt(&r, "The rating range is empty.");
-	/* ratings are bounded as when training; bpr scores are not clipped */
-	if (kind == MODEL_MF &&
-		(fabs(m->mu) > LRML_MAX_ABS_VALUE ||
-		 fabs(m->r_min) > LRML_MAX_ABS_VALUE ||
-		 fabs(m->r_max) > LRML_MAX_ABS_VALUE))
+	/*
+	 * Ratings are bounded as when training, and so their mean (0 for bpr,
+	 * whose scores are not clipped: its range is unbounded).
+	 */
+	if (fabs(m->mu) > LRML_MAX_ABS_VALUE ||
+		(kind == MODEL_MF &&
+		 (fabs(m->r_min) > LRML_MAX_ABS_VALUE ||
+		  fabs(m->r_max) > LRML_MAX_ABS_VALUE)))
 		MfCorrupt(&r, "The mean or the range of the ratings is out of range.");
 	m->user_col = MfText(&r, false);
 	m->item_col = MfText(&r, false);
