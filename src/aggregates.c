@@ -1648,12 +1648,13 @@ lrml_gradient_accum(PG_FUNCTION_ARGS)
 	s = GradientVector(state, &ns, "state");
 
 	/* bounded inputs keep every product, and so the sums, finite */
-	for (int j = 0; j <= nx; j++)
-		if (!(fabs(w[j]) <= LRML_MAX_ABS_VALUE))
-			FeatureRejectNumber(psprintf("weights[%d]", j + 1), w[j]);
+	if (!(fabs(w[nx]) <= LRML_MAX_ABS_VALUE))
+		FeatureRejectNumber(psprintf("weights[%d]", nx + 1), w[nx]);
 	z = w[nx];
 	for (int j = 0; j < nx; j++)
 	{
+		if (!(fabs(w[j]) <= LRML_MAX_ABS_VALUE))
+			FeatureRejectNumber(psprintf("weights[%d]", j + 1), w[j]);
 		if (!(fabs(x[j]) <= LRML_MAX_ABS_VALUE))
 			FeatureRejectNumber(psprintf("features[%d]", j + 1), x[j]);
 		z += w[j] * x[j];

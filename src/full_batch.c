@@ -758,13 +758,7 @@ SplitAndCount(FullBatch *fb, const char *label, const TrainOptions *opts)
 	fb->n_valid = (int64) ResultDouble(res, 0, 2, &isnull);
 	fb->n_null_label = (int64) ResultDouble(res, 0, 3, &isnull);
 	if (fb->n_train < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation \"%s\" has too few rows to train on",
-						fb->name),
-				 fb->n_valid > 0 ?
-				 errhint("Lower \"validation_fraction\" or add rows.") :
-				 errhint("Add rows.")));
+		TrainTooFewRows(fb->name, fb->n_valid, NULL);
 	if (fb->n_train > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -686,6 +686,8 @@ extern RawData *TrainLoad(const char *relation, const char *label,
 extern void TrainPrepareLoaded(RawData *raw, bool shared, TrainOptions *opts,
 							   const WarmStart *warm, TrainInput *in);
 extern void TrainCheckStorable(const char *name, const char *what);
+extern void TrainTooFewRows(const char *relation, int64 n_valid,
+							const char *detail) pg_attribute_noreturn();
 extern void TrainFit(const char *name, TrainOptions *opts, TrainInput *in,
 					 TrainFitResult *fit);
 extern Jsonb *TrainMetrics(const TrainInput *in, const TrainFitResult *fit);

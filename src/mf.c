@@ -1052,18 +1052,12 @@ MfFit(const char *name, const char *what, RatingData *data, MfModel *m,
 	n_valid = SplitRatings(data, opts->validation_fraction,
 						   (uint64) opts->seed);
 	if (data->n - n_valid < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation \"%s\" has too few rows to train on",
-						what),
-				 opts->model == MODEL_BPR && ratings ?
-				 errdetail("Rows with a NULL value are skipped, and only ratings at or above \"positive_threshold\" are positives; " INT64_FORMAT " rows remain.",
-						   data->n) :
-				 errdetail("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
-						   data->n),
-				 n_valid > 0 ?
-				 errhint("Lower \"validation_fraction\" or add rows.") :
-				 errhint("Add rows.")));
+		TrainTooFewRows(what, n_valid,
+						opts->model == MODEL_BPR && ratings ?
+						psprintf("Rows with a NULL value are skipped, and only ratings at or above \"positive_threshold\" are positives; " INT64_FORMAT " rows remain.",
+								 data->n) :
+						psprintf("Rows with a NULL user, item or rating are skipped; " INT64_FORMAT " rows remain.",
+								 data->n));
 	if (n_valid == 0)
 		opts->validation_fraction = 0.0;
 	m->kind = opts->model;

@@ -804,6 +804,23 @@ WarmLabels(RawData *raw, TrainOptions *opts, const WarmStart *warm,
 }
 
 /*
+ * Fail because relation left no training row once n_valid rows were held
+ * out for validation; detail, if not NULL, says which rows were skipped.
+ * Every family reports it so.
+ */
+void
+TrainTooFewRows(const char *relation, int64 n_valid, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("relation \"%s\" has too few rows to train on", relation),
+			 detail ? errdetail("%s", detail) : 0,
+			 n_valid > 0 ?
+			 errhint("Lower \"validation_fraction\" or add rows.") :
+			 errhint("Add rows.")));
+}
+
+/*
  * Split the rows into training and validation rows.
  *
  * Returns an ordering of raw's rows, training rows first, and sets
@@ -1064,13 +1081,7 @@ CheckTrainRows(const RawData *raw, const bool *is_train, int64 n_valid,
 	int64		pos = 0;
 
 	if (n_train < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("relation \"%s\" has too few rows to train on",
-						raw->relation),
-				 n_valid > 0 ?
-				 errhint("Lower \"validation_fraction\" or add rows.") :
-				 errhint("Add rows.")));
+		TrainTooFewRows(raw->relation, n_valid, NULL);
 	if (!classifier)
 		return;
 	for (int64 i = 0; i < raw->n_rows; i++)
