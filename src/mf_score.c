@@ -131,18 +131,28 @@ PredictIndexes(const MfModel *m, int32 u, int32 i)
 }
 
 /*
+ * The rating of lrml.predict_rating with recommender stored, whose other
+ * arguments are user_id and item_id.
+ */
+static double
+PredictRating(FunctionCallInfo fcinfo, const StoredModel *stored)
+{
+	const MfModel *m = stored->model->mf;
+	int32		u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
+	int32		i = IdArg(fcinfo, stored, &m->items, 2, "item_id");
+
+	return PredictIndexes(m, u, i);
+}
+
+/*
  * lrml.predict_rating(model text, user_id anyelement, item_id anyelement)
  */
 Datum
 lrml_predict_rating(PG_FUNCTION_ARGS)
 {
-	const StoredModel *stored = ScoreRecommender(fcinfo,
-												 PG_GETARG_TEXT_PP(0));
-	const MfModel *m = stored->model->mf;
-	int32		u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
-	int32		i = IdArg(fcinfo, stored, &m->items, 2, "item_id");
-
-	PG_RETURN_FLOAT8(PredictIndexes(m, u, i));
+	PG_RETURN_FLOAT8(PredictRating(fcinfo,
+								   ScoreRecommender(fcinfo,
+													PG_GETARG_TEXT_PP(0))));
 }
 
 /*
@@ -152,13 +162,9 @@ lrml_predict_rating(PG_FUNCTION_ARGS)
 Datum
 lrml_predict_rating_model(PG_FUNCTION_ARGS)
 {
-	const StoredModel *stored = ScoreRecommenderValue(fcinfo,
-													  PG_GETARG_BYTEA_PP(0));
-	const MfModel *m = stored->model->mf;
-	int32		u = IdArg(fcinfo, stored, &m->users, 1, "user_id");
-	int32		i = IdArg(fcinfo, stored, &m->items, 2, "item_id");
-
-	PG_RETURN_FLOAT8(PredictIndexes(m, u, i));
+	PG_RETURN_FLOAT8(PredictRating(fcinfo,
+								   ScoreRecommenderValue(fcinfo,
+														 PG_GETARG_BYTEA_PP(0))));
 }
 
 /* Is a worse than b: a lower score, or an equal one of a later item? */
