@@ -552,16 +552,14 @@ ModelNameArg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Run a statement with text, int4 and regrole parameters ("t", "i" and
- * "r" in types, one letter per parameter; NULL values pass as SQL NULL).
- *
- * SPI must be connected.  read_only = false, so in READ COMMITTED each
- * statement sees what committed before it started, including versions
- * stored while we waited for the model lock.
+ * Run a statement with text, int4, int8 and regrole parameters ("t", "i",
+ * "l" and "r" in types, one letter per parameter; NULL values pass as SQL
+ * NULL), read-only or not, and fail unless SPI returns expect.  SPI must
+ * be connected.
  */
 static int
-RunQuery(const char *sql, const char *types, Datum *values, bool *isnull,
-		 int expect)
+ExecQuery(const char *sql, const char *types, Datum *values, bool *isnull,
+		  bool read_only, int expect)
 {
 	int			n = strlen(types);
 	Oid			argtypes[8];
@@ -574,14 +572,39 @@ RunQuery(const char *sql, const char *types, Datum *values, bool *isnull,
 	for (i = 0; i < n; i++)
 	{
 		argtypes[i] = (types[i] == 't') ? TEXTOID :
-			(types[i] == 'r') ? REGROLEOID : INT4OID;
+			(types[i] == 'r') ? REGROLEOID :
+			(types[i] == 'l') ? INT8OID : INT4OID;
 		nulls[i] = (isnull != NULL && isnull[i]) ? 'n' : ' ';
 	}
-	ret = SPI_execute_with_args(sql, n, argtypes, values, nulls, false, 0);
+	ret = SPI_execute_with_args(sql, n, argtypes, values, nulls, read_only,
+								0);
 	if (ret != expect)
 		elog(ERROR, "model store statement failed: %s",
 			 SPI_result_code_string(ret));
 	return ret;
+}
+
+/*
+ * Run a statement (see ExecQuery) with read_only = false, so that in READ
+ * COMMITTED each statement sees what committed before it started,
+ * including versions stored while we waited for the model lock.
+ */
+static int
+RunQuery(const char *sql, const char *types, Datum *values, bool *isnull,
+		 int expect)
+{
+	return ExecQuery(sql, types, values, isnull, false, expect);
+}
+
+/*
+ * Run a read-only SELECT (see ExecQuery) in the caller's snapshot and
+ * return the number of rows in SPI_tuptable.
+ */
+static uint64
+ReadQuery(const char *sql, const char *types, Datum *values)
+{
+	ExecQuery(sql, types, values, NULL, true, SPI_OK_SELECT);
+	return SPI_processed;
 }
 
 /*
@@ -1129,10 +1152,8 @@ FetchById(int64 id, MemoryContext mcxt)
 static int64
 VersionId(const char *name, int32 *version)
 {
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
-	int			ret;
 
 	if (*version == WARM_START_DEPLOYED)
 	{
@@ -1142,14 +1163,10 @@ VersionId(const char *name, int32 *version)
 	}
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(*version);
-	ret = SPI_execute_with_args("SELECT m.id FROM lrml.models m"
-								" WHERE m.name OPERATOR(pg_catalog.=) $1"
-								" AND m.version OPERATOR(pg_catalog.=) $2",
-								2, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not look up model: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_processed == 0)
+	if (ReadQuery("SELECT m.id FROM lrml.models m"
+				  " WHERE m.name OPERATOR(pg_catalog.=) $1"
+				  " AND m.version OPERATOR(pg_catalog.=) $2",
+				  "ti", values) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("version %d of model \"%s\" does not exist",
@@ -1168,21 +1185,17 @@ ModelStoreReadRow(const char *name, int32 *version, bytea **payload,
 				  Jsonb **options, Jsonb **metrics)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	TupleDesc	desc;
 	HeapTuple	tuple;
 	bool		isnull;
-	int			ret;
 
 	SPI_connect();
 	values[0] = Int64GetDatum(VersionId(name, version));
-	ret = SPI_execute_with_args("SELECT m.parameters, m.options, m.metrics,"
-								" m.format_version"
-								" FROM lrml.models m"
-								" WHERE m.id OPERATOR(pg_catalog.=) $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (ReadQuery("SELECT m.parameters, m.options, m.metrics,"
+				  " m.format_version FROM lrml.models m"
+				  " WHERE m.id OPERATOR(pg_catalog.=) $1",
+				  "l", values) != 1)
 		elog(ERROR, "could not read version %d of model \"%s\"",
 			 *version, name);
 	desc = SPI_tuptable->tupdesc;
@@ -1207,25 +1220,20 @@ ModelStoreLoadVersion(const char *name, int32 version,
 					  bytea **optimizer_state)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		values[2];
+	Datum		values[1];
 	StoredModel *stored;
 	int64		id;
 	bool		isnull;
 	Datum		state;
-	int			ret;
 
 	SPI_connect();
 	id = VersionId(name, &version);
 	stored = FetchById(id, cxt);
 
 	values[0] = Int64GetDatum(id);
-	argtypes[0] = INT8OID;
-	ret = SPI_execute_with_args("SELECT m.optimizer_state, m.kind"
-								" FROM lrml.models m"
-								" WHERE m.id OPERATOR(pg_catalog.=) $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (ReadQuery("SELECT m.optimizer_state, m.kind FROM lrml.models m"
+				  " WHERE m.id OPERATOR(pg_catalog.=) $1",
+				  "l", values) != 1)
 		elog(ERROR, "could not read the optimizer state of model \"%s\"",
 			 name);
 	/* the row's kind column must say what the payload holds */
@@ -1331,22 +1339,15 @@ ModelStoreLoadById(int64 id, MemoryContext mcxt)
 Oid
 ModelStoreTrainedBy(int64 id)
 {
-	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;
 	Oid			owner = InvalidOid;
-	int			ret;
 
 	SPI_connect();
 	values[0] = Int64GetDatum(id);
-	ret = SPI_execute_with_args("SELECT m.owner::pg_catalog.oid"
-								" FROM lrml.models m"
-								" WHERE m.id OPERATOR(pg_catalog.=) $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read model owner: %s",
-			 SPI_result_code_string(ret));
-	if (SPI_processed == 1)
+	if (ReadQuery("SELECT m.owner::pg_catalog.oid FROM lrml.models m"
+				  " WHERE m.id OPERATOR(pg_catalog.=) $1",
+				  "l", values) == 1)
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1,
 											   &isnull));
