@@ -356,6 +356,32 @@ PayloadDecodeMlp(PayloadReader *r, LrmlModel *model)
 }
 
 /*
+ * Fail unless format, read from a payload or its row, is the format
+ * version this build reads; name (NULL for a value's payload) names the
+ * model in the message.
+ */
+static void
+CheckFormatVersion(const char *name, int32 format)
+{
+	if (format == LRML_FORMAT_VERSION)
+		return;
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stored model has format version %d, which this build cannot read",
+						format),
+				 errdetail("This build reads format version %d.",
+						   LRML_FORMAT_VERSION)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("model \"%s\" has format version %d, which this build cannot read",
+					name, format),
+			 errdetail("This build reads format version %d.",
+					   LRML_FORMAT_VERSION),
+			 errhint("Install the lrml version that stored it, or train the model again.")));
+}
+
+/*
  * Decode a payload (see the file header) into the current memory context.
  *
  * name and version only label error messages; name may be NULL.
@@ -381,23 +407,7 @@ PayloadDecode(bytea *payload, const char *name, int32 version)
 	if (PayloadInt32(&r) != (int32) LRML_PAYLOAD_MAGIC)
 		PayloadCorrupt(&r, "The payload does not start with the lrml magic number.");
 	format = PayloadInt32(&r);
-	if (format != LRML_FORMAT_VERSION)
-	{
-		if (name == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("stored model has format version %d, which this build cannot read",
-							format),
-					 errdetail("This build reads format version %d.",
-							   LRML_FORMAT_VERSION)));
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has format version %d, which this build cannot read",
-						name, format),
-				 errdetail("This build reads format version %d.",
-						   LRML_FORMAT_VERSION),
-				 errhint("Install the lrml version that stored it, or train the model again.")));
-	}
+	CheckFormatVersion(name, format);
 	model->kind = (ModelKind) PayloadInt32(&r);
 	if (MODEL_IS_RECOMMENDER(model->kind))
 	{
@@ -1076,22 +1086,6 @@ LookupDeployed(const char *name, int32 *version, Oid *store_relid)
 	*store_relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
 	*version = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
 	return DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-}
-
-/*
- * Fail unless a stored row's format_version is the one this build reads.
- */
-static void
-CheckFormatVersion(const char *name, int32 format)
-{
-	if (format != LRML_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has format version %d, which this build cannot read",
-						name, format),
-				 errdetail("This build reads format version %d.",
-						   LRML_FORMAT_VERSION),
-				 errhint("Install the lrml version that stored it, or train the model again.")));
 }
 
 /*
